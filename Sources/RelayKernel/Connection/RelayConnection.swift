@@ -1,0 +1,555 @@
+import Foundation
+import HTTPTypes
+import Logging
+import Metrics
+import NIOCore
+import NIOWebSocket
+import Synchronization
+import WSCore
+
+/// One WebSocket connection of the `json` codec: authenticates, opens or resumes the client's
+/// session, then runs a reader (this task), a writer draining the session's queue, and a
+/// watchdog for time-outs and stalled writes.
+final class RelayConnection: Sendable {
+    /// What the upgrade request asked for.
+    struct Request: Sendable {
+        var path: String
+        var query: [String: String]
+        var headers: [String: String]
+        var remoteAddress: String?
+    }
+
+    private struct Watch {
+        var authDeadline: ContinuousClock.Instant?
+        var tokenExpiry: Double?
+        var closeRequestedAt: ContinuousClock.Instant?
+        var stalled = false
+    }
+
+    private enum Phase {
+        case awaitingAuth
+        case active(ClientSession)
+    }
+
+    private let state: RelayState
+    private let table: RouteTable
+    private let endpoint: CompiledEndpoint
+    private let parameters: [String: String]
+    private let request: Request
+    private let control: ConnectionControl
+    private let peerClose = PeerClose()
+    private let watch = Mutex(Watch())
+    private let leftCleanly = Atomic<Bool>(false)
+    private let logger: Logger
+
+    init(
+        state: RelayState,
+        table: RouteTable,
+        endpoint: CompiledEndpoint,
+        parameters: [String: String],
+        request: Request,
+        channel: any Channel,
+        logger: Logger
+    ) {
+        self.state = state
+        self.table = table
+        self.endpoint = endpoint
+        self.parameters = parameters
+        self.request = request
+        self.control = ConnectionControl(channel: channel)
+        self.logger = logger.with("relay.endpoint", endpoint.settings.path)
+    }
+
+    private var settings: RelayConfiguration { self.table.configuration }
+    private var limits: LimitSettings { self.endpoint.settings.limits }
+    private var metrics: RelayMetrics { self.state.metrics }
+
+    // MARK: Lifecycle
+
+    func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async {
+        self.state.track(self.control)
+        defer { self.state.untrack(self.control) }
+        await self.observeCloseFrames()
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.writeLoop(outbound) }
+            group.addTask { await self.watchdog() }
+            if await self.admit() {
+                await self.readLoop(inbound)
+            } else {
+                await self.drain(inbound)
+            }
+            group.cancelAll()
+        }
+        self.releaseSlots()
+        await self.finish()
+    }
+
+    /// Applies the connection caps and authenticates; `false` when the connection was refused
+    /// (a close was requested).
+    private func admit() async -> Bool {
+        if self.endpoint.settings.codec == "json", self.request.query["EIO"] != nil {
+            return self.refuse(CloseReason(.unsupportedData, "this endpoint speaks json, not Socket.IO"))
+        }
+        if self.state.isDraining {
+            return self.refuse(CloseReason(.goingAway, "server shutting down"))
+        }
+        guard self.acquireSlot("total", limit: self.settings.server.maxConnections) else {
+            return self.refuse(CloseReason(.tryAgainLater, "server at capacity"))
+        }
+        guard self.acquireSlot("ip:\(self.request.remoteAddress ?? "unknown")", limit: self.limits.connectionsPerIP) else {
+            return self.refuse(CloseReason(.policyViolation, "too many connections from this address"))
+        }
+        let token = self.endpoint.settings.auth == .none ? nil : self.tokenFromRequest
+        if let token {
+            guard let identity = await self.verify(token), self.acquireUserSlot(identity) else { return false }
+            await self.open(identity: identity)
+        } else if self.endpoint.settings.auth == .required {
+            self.watch.withLock { $0.authDeadline = .now + .seconds(self.settings.auth.authTimeout) }
+        } else {
+            await self.open(identity: .anonymous)
+        }
+        return true
+    }
+
+    private func refuse(_ reason: CloseReason) -> Bool {
+        self.control.requestClose(reason)
+        return false
+    }
+
+    private let slots = Mutex<[String]>([])
+
+    /// Takes a connection slot (`total`, `ip:…`, `user:…`); a limit of 0 is unlimited.
+    private func acquireSlot(_ key: String, limit: Int) -> Bool {
+        let acquired = key == "total" ? self.state.counter.acquireTotal(limit: limit) : self.state.counter.acquire(key, limit: limit)
+        if acquired { self.slots.withLock { $0.append(key) } }
+        return acquired
+    }
+
+    private func releaseSlots() {
+        for key in self.slots.withLock({ $0 }) {
+            if key == "total" { self.state.counter.releaseTotal() } else { self.state.counter.release(key) }
+        }
+    }
+
+    private func acquireUserSlot(_ identity: VerifiedIdentity) -> Bool {
+        guard let user = identity.userId else { return true }
+        guard self.acquireSlot("user:\(user)", limit: self.limits.connectionsPerUser) else {
+            self.control.requestClose(CloseReason(.policyViolation, "too many connections for this user"))
+            return false
+        }
+        return true
+    }
+
+    private var tokenFromRequest: String? {
+        if let token = self.request.query["token"], !token.isEmpty { return token }
+        if let authorization = self.request.headers["authorization"], authorization.lowercased().hasPrefix("bearer ") {
+            return String(authorization.dropFirst(7)).trimmingSpaces
+        }
+        return nil
+    }
+
+    private func verify(_ token: String) async -> VerifiedIdentity? {
+        guard let verifier = self.state.runtime.verifier() else {
+            self.control.requestClose(CloseReason(.policyViolation, "no token keys are configured"))
+            return nil
+        }
+        do {
+            let identity = try await verifier.verify(token)
+            self.watch.withLock { $0.tokenExpiry = identity.expiresAt.map { $0 + self.settings.auth.leeway } }
+            return identity
+        } catch {
+            self.control.requestClose(CloseReason(.policyViolation, error.reason))
+            return nil
+        }
+    }
+
+    /// Inserts the close-code observer into the WebSocket pipeline.
+    private func observeCloseFrames() async {
+        let channel = self.control.channel
+        let observer = CloseFrameObserver(received: self.peerClose)
+        try? await channel.eventLoop.submit {
+            let decoder = try channel.pipeline.syncOperations.handler(type: ByteToMessageHandler<WebSocketFrameDecoder>.self)
+            try channel.pipeline.syncOperations.addHandler(observer, position: .after(decoder))
+        }.get()
+    }
+
+    // MARK: Sessions
+
+    /// Opens a fresh session or resumes the one named in the upgrade's `resume` parameter.
+    private func open(identity: VerifiedIdentity) async {
+        if let token = self.request.query["resume"], !token.isEmpty {
+            let lastSeen = self.request.query["lastSeen"].flatMap { Int($0) } ?? 0
+            if self.resume(token: token, lastSeen: lastSeen, identity: identity) { return }
+            await self.openFresh(identity: identity, resumeAttempted: true)
+        } else {
+            await self.openFresh(identity: identity, resumeAttempted: false)
+        }
+    }
+
+    private func openFresh(identity: VerifiedIdentity, resumeAttempted: Bool) async {
+        let info = ClientInfo(
+            id: .random(),
+            userId: identity.userId,
+            claims: identity.claims,
+            endpoint: self.endpoint.settings.path,
+            parameters: self.parameters,
+            codec: self.endpoint.settings.codec,
+            remoteAddress: self.request.remoteAddress
+        )
+        let session = ClientSession(
+            info: info,
+            bounds: ClientSession.Bounds(
+                queueMessages: self.limits.queueMessages,
+                queueBytes: self.limits.queueBytes,
+                replayMessages: self.settings.server.resumeBufferMessages
+            ),
+            control: self.control,
+            resumeToken: RandomToken.make(length: 32)
+        )
+        self.state.runtime.hub.register(session)
+        self.phase.withLock { $0 = .active(session) }
+        var extra: [String: JSONValue] = [:]
+        var joined: [PluginInstance] = []
+        for instance in self.endpoint.instances {
+            let context = self.state.runtime.context(instance: instance.name, client: info, route: nil, logger: self.sessionLogger(session))
+            do {
+                let fields = try await instance.plugin.clientJoined(info, context: context)
+                extra.merge(fields) { _, new in new }
+                joined.append(instance)
+            } catch {
+                let reason =
+                    (error as? RelayError).map { CloseReason(.policyViolation, $0.message) }
+                    ?? CloseReason(.internalError, "internal error")
+                if reason.code == .internalError {
+                    self.logger.warning("plugin refused a join with an unexpected error", metadata: ["error.type": "\(error)"])
+                }
+                _ = self.state.runtime.hub.remove(session)
+                for instance in joined {
+                    await instance.plugin.clientLeft(info, context: self.state.runtime.context(instance: instance.name, client: info, route: nil))
+                }
+                self.phase.withLock { $0 = .awaitingAuth }
+                self.control.requestClose(reason)
+                return
+            }
+        }
+        var fields: [String: JSONValue] = extra
+        fields["clientId"] = .string(info.id.rawValue)
+        fields["resumeToken"] = .string(session.resumeToken)
+        fields["resumed"] = .bool(false)
+        if resumeAttempted { fields["replayed"] = .int(0) }
+        self.control.sendDirect(.json(type: "connected", fields: fields))
+        self.control.attach(session, generation: session.generation)
+    }
+
+    /// Resumes the session holding `token`; `false` when the client must start afresh.
+    private func resume(token: String, lastSeen: Int, identity: VerifiedIdentity) -> Bool {
+        let hub = self.state.runtime.hub
+        guard let session = hub.redeem(resumeToken: token), session.info.userId == identity.userId,
+            session.info.endpoint == self.endpoint.settings.path
+        else { return false }
+        let newToken = RandomToken.make(length: 32)
+        guard let resumed = session.resume(on: self.control, lastSeen: lastSeen, newToken: newToken) else { return false }
+        hub.issue(resumeToken: newToken, for: session)
+        resumed.previous?.requestClose(CloseReason(.normal, "resumed on another connection"))
+        self.phase.withLock { $0 = .active(session) }
+        self.control.sendDirect(
+            .json(
+                type: "connected",
+                [
+                    "clientId": .string(session.id.rawValue), "resumeToken": .string(newToken), "resumed": true,
+                    "replayed": .int(resumed.replayed),
+                ]
+            )
+        )
+        self.control.attach(session, generation: resumed.generation)
+        return true
+    }
+
+    private let phase = Mutex<Phase>(.awaitingAuth)
+
+    private var session: ClientSession? {
+        self.phase.withLock {
+            if case .active(let session) = $0 { return session }
+            return nil
+        }
+    }
+
+    private func sessionLogger(_ session: ClientSession) -> Logger {
+        self.logger.with("relay.client.id", session.id.rawValue)
+    }
+
+    /// The connection ended: a clean leave ends the session now; a drop waits for the grace.
+    private func finish() async {
+        guard let session = self.session else { return }
+        let clean = self.leftCleanly.load(ordering: .relaxed) || self.peerClose.isCleanLeave
+        if clean {
+            if session.control === self.control || session.control == nil {
+                await RelayConnection.leaveForGood(session, state: self.state)
+            }
+            return
+        }
+        guard let generation = session.detach(from: self.control) else { return }
+        let grace = self.settings.server.resumeGrace
+        let state = self.state
+        state.runtime.timers.schedule(after: .seconds(grace)) {
+            guard session.isStillDetached(generation: generation) else { return }
+            await RelayConnection.leaveForGood(session, state: state)
+        }
+    }
+
+    /// Removes a session everywhere and tells the plugins of its endpoint.
+    static func leaveForGood(_ session: ClientSession, state: RelayState) async {
+        guard let rooms = state.runtime.hub.remove(session) else { return }
+        guard let endpoint = state.currentTable.endpoint(named: session.info.endpoint) else { return }
+        for instance in endpoint.instances {
+            var context = state.runtime.context(instance: instance.name, client: session.info, route: nil)
+            context.departedRooms = rooms
+            await instance.plugin.clientLeft(session.info, context: context)
+        }
+    }
+
+    // MARK: Writer
+
+    private func writeLoop(_ outbound: WebSocketOutboundWriter) async {
+        let latency = self.metrics.deliveryLatency
+        do {
+            while let item = await self.control.nextFrame() {
+                switch item {
+                case .direct(let message):
+                    try await self.write(message, to: outbound)
+                case .session(let frame):
+                    try await self.write(frame.message, to: outbound)
+                    latency.recordNanoseconds((ContinuousClock.now - frame.enqueuedAt).nanoseconds)
+                    frame.deliveredCounter?.increment()
+                case .finish:
+                    try await self.sendClose(outbound)
+                    return
+                }
+            }
+        } catch {
+            self.logger.debug("write failed", metadata: ["error.type": "\(error)"])
+        }
+    }
+
+    private func write(_ message: OutboundMessage, to outbound: WebSocketOutboundWriter) async throws {
+        self.control.writeStarted()
+        defer { self.control.writeFinished() }
+        let opcode: WebSocketOpcode = message.kind == .text ? .text : .binary
+        try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: opcode, data: message.bytes)))
+    }
+
+    private func sendClose(_ outbound: WebSocketOutboundWriter) async throws {
+        let reason = self.control.closeReason ?? CloseReason(self.state.isDraining ? .goingAway : .normal, self.state.isDraining ? "server shutting down" : "resumed on another connection")
+        self.metrics.closed(reason.code)
+        self.watch.withLock { $0.closeRequestedAt = .now }
+        try await outbound.close(WebSocketErrorCode(codeNumber: Int(reason.code.rawValue)), reason: reason.reason)
+    }
+
+    // MARK: Watchdog
+
+    private func watchdog() async {
+        let writeTimeout = Duration.seconds(self.limits.writeTimeout)
+        let closeTimeout = Duration.seconds(self.settings.server.closeTimeout) + .seconds(1)
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(250))
+            let now = ContinuousClock.now
+            let watch = self.watch.withLock { $0 }
+            if let deadline = watch.authDeadline, now >= deadline {
+                self.control.requestClose(CloseReason(.policyViolation, "authentication timed out"))
+                self.watch.withLock { $0.authDeadline = nil }
+            }
+            if let expiry = watch.tokenExpiry, Date().timeIntervalSince1970 > expiry {
+                self.control.requestClose(CloseReason(.policyViolation, "token expired"))
+                self.watch.withLock { $0.tokenExpiry = nil }
+            }
+            if let blocked = self.control.currentWriteDuration, blocked > writeTimeout, !watch.stalled {
+                self.watch.withLock { $0.stalled = true }
+                self.metrics.drops(.slowConsumer).increment()
+                self.metrics.closed(.tryAgainLater)
+                self.logger.debug("closing a peer whose socket stopped draining")
+                self.control.channel.close(promise: nil)
+            }
+            if let requested = watch.closeRequestedAt, now - requested > closeTimeout {
+                self.control.channel.close(promise: nil)
+            }
+        }
+    }
+
+    // MARK: Reader
+
+    /// Reads and discards frames until the peer answers the close (refused connections).
+    private func drain(_ inbound: WebSocketInboundStream) async {
+        do {
+            for try await _ in inbound {}
+        } catch {}
+    }
+
+    private func readLoop(_ inbound: WebSocketInboundStream) async {
+        var assembler = MessageAssembler(maxSize: self.limits.maxMessageBytes)
+        var bucket = TokenBucket(rate: self.limits.messagesPerSecond, capacity: self.limits.burst)
+        var lastRateNotice: ContinuousClock.Instant?
+        do {
+            for try await frame in inbound {
+                guard self.control.closeReason == nil else { continue }
+                switch assembler.append(frame) {
+                case .incomplete:
+                    continue
+                case .close(let reason):
+                    self.control.requestClose(reason)
+                case .message(let kind, let buffer):
+                    if kind == .text, String(validating: buffer.readableBytesView, as: UTF8.self) == nil {
+                        self.control.requestClose(CloseReason(.invalidPayload, "text frame is not valid UTF-8"))
+                        continue
+                    }
+                    guard bucket.take() else {
+                        self.metrics.error(.rateLimited)
+                        let now = ContinuousClock.now
+                        if lastRateNotice.map({ now - $0 >= .seconds(1) }) ?? true, let session = self.session {
+                            lastRateNotice = now
+                            self.reply(session, .error(RelayError(.rateLimited, "too many messages"), ref: nil))
+                        } else {
+                            self.metrics.drops(.rateLimitedNotice).increment()
+                        }
+                        continue
+                    }
+                    await self.handle(kind, buffer)
+                }
+            }
+        } catch {
+            self.logger.debug("read ended", metadata: ["error.type": "\(error)"])
+        }
+    }
+
+    private func reply(_ session: ClientSession, _ message: OutboundMessage) {
+        self.state.runtime.hub.deliver(message, to: session, policy: .close, counter: self.metrics.kernelMessagesOut)
+    }
+
+    private func replyError(_ error: RelayError, ref: String?) {
+        self.metrics.error(error.code)
+        guard let session = self.session else { return }
+        self.reply(session, .error(error, ref: ref))
+    }
+
+    private func handle(_ kind: RelayMessage.Kind, _ buffer: ByteBuffer) async {
+        if kind == .binary, !self.endpoint.acceptsBinary {
+            self.control.requestClose(CloseReason(.unsupportedData, "this endpoint takes no binary frames"))
+            return
+        }
+        let decoded = InboundDecoder.decode(kind, buffer)
+        guard let session = self.session else {
+            await self.handleBeforeAuth(decoded)
+            return
+        }
+        switch decoded {
+        case .error(let error, let ref):
+            self.replyError(error, ref: ref)
+        case .message(let type, let body, let payload):
+            if kind == .text, await self.handleKernelMessage(type, body, session: session) { return }
+            guard let route = self.endpoint.route(for: type), kind == .text || route.settings.binary else {
+                self.replyError(RelayError(.unknownType, "no route for type '\(type)'"), ref: type)
+                return
+            }
+            if let limit = route.settings.maxMessageBytes, buffer.readableBytes > limit {
+                self.replyError(RelayError(.tooLarge, "'\(type)' messages are limited to \(limit) bytes"), ref: type)
+                return
+            }
+            if !route.settings.requireClaims.isEmpty {
+                if session.info.userId == nil, session.info.claims.isEmpty {
+                    self.replyError(RelayError(.unauthenticated, "'\(type)' requires an authenticated client"), ref: type)
+                    return
+                }
+                guard route.admits(session.info.claims) else {
+                    self.replyError(RelayError(.forbidden, "'\(type)' requires claims this client does not have"), ref: type)
+                    return
+                }
+            }
+            route.inboundCounter.increment()
+            let message = RelayMessage(type: type, body: body, raw: buffer, kind: kind, payload: payload, sender: session.info)
+            let context = self.state.runtime.context(
+                instance: route.instance.name,
+                client: session.info,
+                route: route,
+                logger: self.sessionLogger(session).with("relay.message.type", type)
+            )
+            do {
+                try await route.instance.plugin.handle(message, context: context)
+            } catch let error as RelayError {
+                self.replyError(error, ref: type)
+            } catch {
+                self.logger.warning("plugin failed", metadata: ["relay.plugin": "\(route.instance.name)", "error.type": "\(error)"])
+                self.control.requestClose(CloseReason(.internalError, "internal error"))
+            }
+        }
+    }
+
+    /// The kernel's own message types; returns whether `type` was one of them.
+    private func handleKernelMessage(_ type: String, _ body: [String: JSONValue], session: ClientSession) async -> Bool {
+        switch type {
+        case "ping":
+            self.metrics.kernelMessageIn()
+            self.reply(session, .json(type: "pong", ["timestamp": .int(Int(Date().timeIntervalSince1970 * 1000))]))
+            return true
+        case "leave":
+            self.metrics.kernelMessageIn()
+            self.leftCleanly.store(true, ordering: .relaxed)
+            self.control.requestClose(CloseReason(.normal, "left"))
+            return true
+        case "auth":
+            self.metrics.kernelMessageIn()
+            self.replyError(RelayError(.invalidMessage, "already authenticated"), ref: type)
+            return true
+        case "resume":
+            self.metrics.kernelMessageIn()
+            await self.handleResumeMessage(body, fresh: session)
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// `{"type":"resume"}` after `connected`: swaps the fresh identity for the resumed one.
+    private func handleResumeMessage(_ body: [String: JSONValue], fresh: ClientSession) async {
+        guard let token = body["token"]?.stringValue else {
+            self.replyError(.invalidField("token", expected: "a string"), ref: "resume")
+            return
+        }
+        let lastSeen = body["lastSeen"]?.intValue ?? 0
+        let identity = VerifiedIdentity(userId: fresh.info.userId, claims: fresh.info.claims, expiresAt: nil)
+        if self.resume(token: token, lastSeen: lastSeen, identity: identity) {
+            await RelayConnection.leaveForGood(fresh, state: self.state)
+        } else {
+            let newToken = RandomToken.make(length: 32)
+            if let resumed = fresh.resume(on: self.control, lastSeen: 0, newToken: newToken) {
+                self.state.runtime.hub.issue(resumeToken: newToken, for: fresh)
+                self.control.sendDirect(
+                    .json(
+                        type: "connected",
+                        ["clientId": .string(fresh.id.rawValue), "resumeToken": .string(newToken), "resumed": false, "replayed": 0]
+                    )
+                )
+                self.control.attach(fresh, generation: resumed.generation)
+            }
+        }
+    }
+
+    /// Before auth only `{"type":"auth","token":…}` is accepted; anything else closes with 1008.
+    private func handleBeforeAuth(_ decoded: InboundDecoder.Result) async {
+        guard case .message(let type, let body, _) = decoded, type == "auth", let token = body["token"]?.stringValue else {
+            self.control.requestClose(CloseReason(.policyViolation, "authentication required"))
+            return
+        }
+        self.metrics.kernelMessageIn()
+        self.watch.withLock { $0.authDeadline = nil }
+        guard let identity = await self.verify(token), self.acquireUserSlot(identity) else { return }
+        self.control.sendDirect(.json(type: "authenticated", ["userId": identity.userId.map(JSONValue.string) ?? .null]))
+        await self.open(identity: identity)
+    }
+}
+
+extension Duration {
+    /// Whole nanoseconds.
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = self.components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}

@@ -1,0 +1,222 @@
+import DequeModule
+import Metrics
+import NIOCore
+import Synchronization
+
+/// One client identity across connections: its outbound queue, its replay log for resume,
+/// its rooms, and the connection it is attached to (if any).
+///
+/// Every delivery to the client takes only this session's lock; nothing on the delivery path
+/// is process-wide.
+final class ClientSession: Sendable {
+    /// What happened to a message handed to ``enqueue(_:policy:counter:)``.
+    enum EnqueueResult: Equatable {
+        case queued
+        /// The queue was full; the oldest droppable message (or this one) was dropped.
+        case dropped
+        /// The queue was full under the `close` policy: the connection must close with 1013.
+        case overflowClose
+        /// The client has left for good.
+        case gone
+    }
+
+    enum PopResult {
+        case frame(QueuedFrame)
+        case empty
+        case superseded
+    }
+
+    enum Phase: Equatable {
+        case attached
+        case detached
+        case gone
+    }
+
+    struct Bounds: Sendable {
+        var queueMessages: Int
+        var queueBytes: Int
+        var replayMessages: Int
+    }
+
+    private struct State {
+        var phase = Phase.attached
+        var generation = 0
+        var control: ConnectionControl?
+        var pending = Deque<QueuedFrame>()
+        var pendingBytes = 0
+        var replay = Deque<QueuedFrame>()
+        var replayBytes = 0
+        var lastSequence = 0
+        var lost = false
+        var rooms = Set<RoomKey>()
+        var resumeToken: String
+    }
+
+    let info: ClientInfo
+    let bounds: Bounds
+    private let state: Mutex<State>
+
+    init(info: ClientInfo, bounds: Bounds, control: ConnectionControl, resumeToken: String) {
+        self.info = info
+        self.bounds = bounds
+        self.state = Mutex(State(control: control, resumeToken: resumeToken))
+    }
+
+    var id: ClientID { self.info.id }
+
+    var phase: Phase { self.state.withLock { $0.phase } }
+
+    var generation: Int { self.state.withLock { $0.generation } }
+
+    var rooms: Set<RoomKey> { self.state.withLock { $0.rooms } }
+
+    var resumeToken: String { self.state.withLock { $0.resumeToken } }
+
+    /// Queues `message`; never waits on the peer.
+    func enqueue(_ message: OutboundMessage, policy: RouteSettings.OverflowPolicy, counter: Counter?) -> EnqueueResult {
+        let frame = QueuedFrame(
+            message: message,
+            sequence: nil,
+            droppable: policy == .dropOldest,
+            enqueuedAt: .now,
+            deliveredCounter: counter
+        )
+        let size = message.bytes.readableBytes
+        let (result, control) = self.state.withLock { state -> (EnqueueResult, ConnectionControl?) in
+            if state.phase == .gone { return (.gone, nil) }
+            let attached = state.phase == .attached
+            let full = state.pending.count >= self.bounds.queueMessages || state.pendingBytes + size > self.bounds.queueBytes
+            if full {
+                switch policy {
+                case .dropOldest:
+                    guard let index = state.pending.firstIndex(where: { $0.droppable && $0.sequence == nil }) else {
+                        return (.dropped, nil)
+                    }
+                    let removed = state.pending.remove(at: index)
+                    state.pendingBytes -= removed.message.bytes.readableBytes
+                    state.pending.append(frame)
+                    state.pendingBytes += size
+                    return (.dropped, attached ? state.control : nil)
+                case .close:
+                    // Keep the message so the client finds it when it resumes, up to twice the bounds.
+                    if state.pending.count >= 2 * self.bounds.queueMessages || state.pendingBytes + size > 2 * self.bounds.queueBytes {
+                        state.lost = true
+                        state.pending.removeAll()
+                        state.pendingBytes = 0
+                        return (.overflowClose, attached ? state.control : nil)
+                    }
+                    state.pending.append(frame)
+                    state.pendingBytes += size
+                    return (.overflowClose, attached ? state.control : nil)
+                }
+            }
+            state.pending.append(frame)
+            state.pendingBytes += size
+            return (.queued, attached ? state.control : nil)
+        }
+        if result == .overflowClose {
+            control?.requestClose(CloseReason(.tryAgainLater, "slow consumer"))
+        } else {
+            control?.wake()
+        }
+        return result
+    }
+
+    /// The next frame for the writer of attachment `generation`, numbered and logged for replay.
+    func popForWriter(generation: Int) -> PopResult {
+        self.state.withLock { state in
+            guard state.generation == generation, state.phase == .attached else { return .superseded }
+            guard var frame = state.pending.popFirst() else { return .empty }
+            state.pendingBytes -= frame.message.bytes.readableBytes
+            if frame.sequence == nil {
+                state.lastSequence += 1
+                frame.sequence = state.lastSequence
+                guard self.bounds.replayMessages > 0 else { return .frame(frame) }
+                state.replay.append(frame)
+                state.replayBytes += frame.message.bytes.readableBytes
+                while state.replay.count > self.bounds.replayMessages || state.replayBytes > self.bounds.queueBytes,
+                    let dropped = state.replay.popFirst()
+                {
+                    state.replayBytes -= dropped.message.bytes.readableBytes
+                }
+            }
+            return .frame(frame)
+        }
+    }
+
+    /// The connection dropped: keep queueing until the client resumes or the grace ends.
+    /// Returns the generation to check when the grace ends, or `nil` if `control` was not attached.
+    func detach(from control: ConnectionControl) -> Int? {
+        self.state.withLock { state in
+            guard state.phase == .attached, state.control === control else { return nil }
+            state.phase = .detached
+            state.control = nil
+            return state.generation
+        }
+    }
+
+    /// Whether the session is still detached from the drop numbered `generation`.
+    func isStillDetached(generation: Int) -> Bool {
+        self.state.withLock { $0.phase == .detached && $0.generation == generation }
+    }
+
+    /// Resumes on `control` after the client saw `lastSeen` messages: puts the unseen part of the
+    /// replay log in front of the queue. Returns the replayed count and the new generation, or
+    /// `nil` when the gap can no longer be filled (the client then gets a fresh identity).
+    func resume(on control: ConnectionControl, lastSeen: Int, newToken: String) -> (replayed: Int, generation: Int, previous: ConnectionControl?)? {
+        self.state.withLock { state in
+            guard state.phase != .gone, !state.lost, lastSeen >= 0, lastSeen <= state.lastSequence else { return nil }
+            let missed = state.replay.filter { $0.sequence! > lastSeen }
+            if lastSeen < state.lastSequence, missed.first?.sequence != lastSeen + 1 { return nil }
+            // Frames put back by an earlier resume are in the replay log too.
+            state.pending.removeAll { $0.sequence != nil }
+            state.pendingBytes = state.pending.reduce(0) { $0 + $1.message.bytes.readableBytes }
+            for frame in missed.reversed() {
+                state.pending.prepend(frame)
+                state.pendingBytes += frame.message.bytes.readableBytes
+            }
+            let previous = state.control
+            state.phase = .attached
+            state.generation += 1
+            state.control = control
+            state.resumeToken = newToken
+            return (missed.count, state.generation, previous)
+        }
+    }
+
+    /// The client left for good; returns its rooms (to leave) or `nil` if it had already gone.
+    func markGone() -> Set<RoomKey>? {
+        self.state.withLock { state in
+            guard state.phase != .gone else { return nil }
+            state.phase = .gone
+            state.control = nil
+            state.pending.removeAll()
+            state.replay.removeAll()
+            state.pendingBytes = 0
+            state.replayBytes = 0
+            let rooms = state.rooms
+            state.rooms.removeAll()
+            return rooms
+        }
+    }
+
+    /// Records room membership; `false` if the client is gone.
+    func addRoom(_ room: RoomKey) -> Bool {
+        self.state.withLock { state in
+            guard state.phase != .gone else { return false }
+            state.rooms.insert(room)
+            return true
+        }
+    }
+
+    /// Forgets room membership.
+    func removeRoom(_ room: RoomKey) {
+        _ = self.state.withLock { $0.rooms.remove(room) }
+    }
+
+    /// The attached connection, if any.
+    var control: ConnectionControl? { self.state.withLock { $0.control } }
+
+    /// Messages waiting (for metrics and tests).
+    var pendingCount: Int { self.state.withLock { $0.pending.count } }
+}

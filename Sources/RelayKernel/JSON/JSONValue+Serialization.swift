@@ -1,0 +1,78 @@
+public import NIOCore
+
+extension JSONValue {
+    /// Compact JSON text of this value, written straight into a buffer.
+    public func write(into buffer: inout ByteBuffer) {
+        switch self {
+        case .null: buffer.writeStaticString("null")
+        case .bool(let value): value ? buffer.writeStaticString("true") : buffer.writeStaticString("false")
+        case .int(let value): buffer.writeString(String(value))
+        case .double(let value):
+            if value.isFinite {
+                if value.rounded() == value, abs(value) < 1e15 {
+                    buffer.writeString(String(Int(value)))
+                } else {
+                    buffer.writeString(String(value))
+                }
+            } else {
+                buffer.writeStaticString("null")
+            }
+        case .string(let value): Self.writeString(value, into: &buffer)
+        case .array(let elements):
+            buffer.writeInteger(UInt8(ascii: "["))
+            for (offset, element) in elements.enumerated() {
+                if offset > 0 { buffer.writeInteger(UInt8(ascii: ",")) }
+                element.write(into: &buffer)
+            }
+            buffer.writeInteger(UInt8(ascii: "]"))
+        case .object(let members):
+            buffer.writeInteger(UInt8(ascii: "{"))
+            var first = true
+            for key in members.keys.sorted() {
+                if !first { buffer.writeInteger(UInt8(ascii: ",")) }
+                first = false
+                Self.writeString(key, into: &buffer)
+                buffer.writeInteger(UInt8(ascii: ":"))
+                members[key]!.write(into: &buffer)
+            }
+            buffer.writeInteger(UInt8(ascii: "}"))
+        }
+    }
+
+    /// Compact JSON text of this value.
+    public var jsonText: String {
+        var buffer = ByteBuffer()
+        self.write(into: &buffer)
+        return String(buffer: buffer)
+    }
+
+    /// Writes `string` as a JSON string literal.
+    public static func writeString(_ string: String, into buffer: inout ByteBuffer) {
+        buffer.writeInteger(UInt8(ascii: "\""))
+        var pendingStart = string.utf8.startIndex
+        let utf8 = string.utf8
+        var index = utf8.startIndex
+        while index != utf8.endIndex {
+            let byte = utf8[index]
+            if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte < 0x20 {
+                buffer.writeBytes(utf8[pendingStart..<index])
+                switch byte {
+                case UInt8(ascii: "\""): buffer.writeStaticString("\\\"")
+                case UInt8(ascii: "\\"): buffer.writeStaticString("\\\\")
+                case 0x0A: buffer.writeStaticString("\\n")
+                case 0x0D: buffer.writeStaticString("\\r")
+                case 0x09: buffer.writeStaticString("\\t")
+                default:
+                    let hex = Array("0123456789abcdef".utf8)
+                    buffer.writeStaticString("\\u00")
+                    buffer.writeInteger(hex[Int(byte >> 4)])
+                    buffer.writeInteger(hex[Int(byte & 0xF)])
+                }
+                pendingStart = utf8.index(after: index)
+            }
+            index = utf8.index(after: index)
+        }
+        buffer.writeBytes(utf8[pendingStart..<utf8.endIndex])
+        buffer.writeInteger(UInt8(ascii: "\""))
+    }
+}

@@ -1,0 +1,137 @@
+public import Logging
+
+/// What a plugin acts through: delivery by client id and room, the store, timers, auth.
+///
+/// A value, created per event. Every delivery enqueues and returns at once; nothing waits on
+/// a peer's socket.
+public struct PluginContext: Sendable {
+    /// The plugin instance name.
+    public let instance: String
+    /// The client the event is about (`nil` for HTTP requests and timers).
+    public let client: ClientInfo?
+    /// A logger stamped with instance, client and message type.
+    public let logger: Logger
+    /// The instance's keys in the shared store.
+    public let store: any KeyValueStore
+    let runtime: PluginRuntime
+    let route: CompiledRoute?
+    /// The rooms a departed client was in (it is no longer in any when plugins hear it left).
+    var departedRooms: Set<RoomKey> = []
+
+    /// Sends `message` to one client; returns whether it was queued.
+    @discardableResult
+    public func send(_ message: OutboundMessage, to id: ClientID) -> Bool {
+        let report = self.runtime.hub.send(message, to: id, policy: self.overflow, counter: self.route?.outboundCounter)
+        self.reportDrops(report, of: message)
+        return report.delivered > 0
+    }
+
+    /// Sends `message` to the client this event is about.
+    public func reply(_ message: OutboundMessage) {
+        guard let client else { return }
+        self.send(message, to: client.id)
+    }
+
+    /// Sends `message` to every member of `room` (except `excluded`); encoded once, shared by all.
+    /// Returns how many recipients it was queued for.
+    @discardableResult
+    public func publish(_ message: OutboundMessage, to room: String, except excluded: ClientID? = nil) -> Int {
+        let report = self.runtime.hub.publish(
+            message,
+            to: self.roomKey(room),
+            except: excluded,
+            policy: self.overflow,
+            counter: self.route?.outboundCounter
+        )
+        self.reportDrops(report, of: message)
+        return report.delivered
+    }
+
+    /// Adds a client to one of this instance's rooms.
+    @discardableResult
+    public func join(_ room: String, client id: ClientID) -> Bool {
+        self.runtime.hub.join(self.roomKey(room), client: id)
+    }
+
+    /// Removes a client from one of this instance's rooms.
+    public func leave(_ room: String, client id: ClientID) {
+        self.runtime.hub.leave(self.roomKey(room), client: id)
+    }
+
+    /// The members of one of this instance's rooms.
+    public func members(of room: String) -> [ClientInfo] {
+        self.runtime.hub.members(of: self.roomKey(room)).map(\.info)
+    }
+
+    /// Whether a client is in one of this instance's rooms.
+    public func isMember(_ id: ClientID, of room: String) -> Bool {
+        self.runtime.hub.isMember(id, of: self.roomKey(room))
+    }
+
+    /// This instance's rooms a client is in.
+    public func rooms(of id: ClientID) -> [String] {
+        let rooms = id == self.client?.id && !self.departedRooms.isEmpty ? self.departedRooms : (self.runtime.hub.session(id)?.rooms ?? [])
+        return rooms.filter { $0.instance == self.instance }.map(\.name).sorted()
+    }
+
+    /// A client that is connected or may still resume.
+    public func clientInfo(_ id: ClientID) -> ClientInfo? {
+        self.runtime.hub.session(id)?.info
+    }
+
+    /// Runs `action` once after `delay` with a context of this instance.
+    @discardableResult
+    public func schedule(after delay: Duration, _ action: @escaping @Sendable (PluginContext) async -> Void) -> RelayTimers.Handle {
+        let context = PluginContext(instance: self.instance, client: nil, logger: self.logger, store: self.store, runtime: self.runtime, route: nil)
+        return self.runtime.timers.schedule(after: delay) { await action(context) }
+    }
+
+    /// Cancels a timer scheduled with ``schedule(after:_:)``.
+    @discardableResult
+    public func cancelTimer(_ handle: RelayTimers.Handle) -> Bool {
+        self.runtime.timers.cancel(handle)
+    }
+
+    /// Verifies a JWT (for REST handlers); throws `unauthenticated`.
+    public func verifyToken(_ token: String?) async throws(RelayError) -> VerifiedIdentity {
+        guard let token else { throw RelayError(.unauthenticated, "a bearer token is required") }
+        guard let verifier = self.runtime.verifier() else { throw RelayError(.unauthenticated, "no token keys are configured") }
+        do {
+            return try await verifier.verify(token)
+        } catch {
+            throw RelayError(.unauthenticated, error.reason)
+        }
+    }
+
+    /// Checks the server API key (`Authorization: Bearer` or `X-API-Key`); throws `unauthenticated`.
+    public func requireAPIKey(_ request: PluginHTTPRequest) throws(RelayError) {
+        guard let expected = self.runtime.apiKey() else { throw RelayError(.unauthenticated, "no server API key is configured") }
+        let given = request.headers["x-api-key"] ?? request.bearerToken
+        guard let given, constantTimeEquals(given, expected) else { throw RelayError(.unauthenticated, "wrong or missing API key") }
+    }
+
+    private var overflow: RouteSettings.OverflowPolicy { self.route?.settings.overflow ?? .close }
+
+    private func roomKey(_ room: String) -> RoomKey { RoomKey(instance: self.instance, name: room) }
+
+    private func reportDrops(_ report: RelayHub.Report, of message: OutboundMessage) {
+        guard report.dropped > 0, let route, route.settings.reportDrops, let client else { return }
+        self.runtime.hub.send(
+            .json(type: "dropped", ["ref": .string(message.type), "count": .int(report.dropped)]),
+            to: client.id,
+            policy: .dropOldest,
+            counter: self.runtime.hub.metrics.kernelMessagesOut
+        )
+    }
+}
+
+/// Compares secrets without an early exit.
+func constantTimeEquals(_ lhs: String, _ rhs: String) -> Bool {
+    let left = Array(lhs.utf8)
+    let right = Array(rhs.utf8)
+    var difference = UInt8(left.count == right.count ? 0 : 1)
+    for index in 0..<max(left.count, right.count) {
+        difference |= (index < left.count ? left[index] : 0) ^ (index < right.count ? right[index] : 0)
+    }
+    return difference == 0
+}

@@ -1,0 +1,40 @@
+import Foundation
+
+/// The plugins a relay binary knows, by name. Route files instantiate them.
+public struct PluginRegistry: Sendable {
+    struct Factory: Sendable {
+        let decode: @Sendable (JSONValue) throws -> any Sendable
+        let make: @Sendable (any Sendable, inout PluginSetup) throws -> any RelayPlugin
+    }
+
+    private(set) var factories: [String: Factory] = [:]
+
+    /// An empty registry.
+    public init() {}
+
+    /// A registry holding `plugins`.
+    public init(_ plugins: [any RelayPlugin.Type]) {
+        for plugin in plugins { self.register(plugin) }
+    }
+
+    /// Adds a plugin type; a later registration of the same name replaces the earlier one.
+    public mutating func register<P: RelayPlugin>(_ plugin: P.Type) {
+        self.factories[P.name] = Factory(
+            decode: { value in
+                let data = try JSONEncoder().encode(value)
+                return try JSONDecoder().decode(P.Configuration.self, from: data)
+            },
+            make: { configuration, setup in
+                guard let configuration = configuration as? P.Configuration else {
+                    preconditionFailure("configuration of \(P.name) decoded to the wrong type")
+                }
+                return try P(configuration: configuration, setup: &setup)
+            }
+        )
+    }
+
+    /// Registered plugin names, sorted.
+    public var names: [String] { self.factories.keys.sorted() }
+
+    func factory(named name: String) -> Factory? { self.factories[name] }
+}

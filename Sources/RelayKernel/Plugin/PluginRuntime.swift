@@ -1,0 +1,42 @@
+import Logging
+import Synchronization
+
+/// The shared services behind every ``PluginContext``: hub, store, timers and the current keys.
+final class PluginRuntime: Sendable {
+    struct Keys: Sendable {
+        var verifier: TokenVerifier?
+        var apiKey: String?
+    }
+
+    let hub: RelayHub
+    let timers: RelayTimers
+    let store: any KeyValueStore
+    let logger: Logger
+    private let keys: Mutex<Keys>
+
+    init(hub: RelayHub, timers: RelayTimers, store: any KeyValueStore, keys: Keys, logger: Logger) {
+        self.hub = hub
+        self.timers = timers
+        self.store = store
+        self.keys = Mutex(keys)
+        self.logger = logger
+    }
+
+    func verifier() -> TokenVerifier? { self.keys.withLock { $0.verifier } }
+
+    func apiKey() -> String? { self.keys.withLock { $0.apiKey } }
+
+    func replaceKeys(_ keys: Keys) { self.keys.withLock { $0 = keys } }
+
+    /// A context for `instance`, about `client`, for a message that came through `route`.
+    func context(instance: String, client: ClientInfo?, route: CompiledRoute?, logger: Logger? = nil) -> PluginContext {
+        PluginContext(
+            instance: instance,
+            client: client,
+            logger: (logger ?? self.logger).with("relay.plugin", instance),
+            store: ScopedKeyValueStore(base: self.store, prefix: "\(instance):"),
+            runtime: self,
+            route: route
+        )
+    }
+}

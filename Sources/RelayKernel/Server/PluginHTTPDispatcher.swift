@@ -1,0 +1,72 @@
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+
+/// Serves the plugins' HTTP routes from the current route table (so SIGHUP can change them).
+struct PluginHTTPDispatcher: RouterMiddleware {
+    typealias Context = BasicRequestContext
+
+    /// Largest REST body accepted.
+    static let maximumBodyBytes = 1 << 20
+
+    let state: RelayState
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let table = self.state.currentTable
+        let method = request.method.rawValue
+        for (instance, route) in table.httpRoutes where route.method == method {
+            guard let parameters = route.path.match(request.uri.path) else { continue }
+            return await self.serve(request, context: context, instance: instance, route: route, parameters: parameters)
+        }
+        return try await next(request, context)
+    }
+
+    private func serve(
+        _ request: Request,
+        context: Context,
+        instance: PluginInstance,
+        route: PluginSetup.HTTPRoute,
+        parameters: [String: String]
+    ) async -> Response {
+        var request = request
+        let body: ByteBuffer
+        do {
+            body = try await request.collectBody(upTo: Self.maximumBodyBytes)
+        } catch {
+            return Self.response(.error(RelayError(.tooLarge, "body over \(Self.maximumBodyBytes) bytes")))
+        }
+        var headers: [String: String] = [:]
+        for field in request.headers { headers[field.name.canonicalName] = field.value }
+        var query: [String: String] = [:]
+        for (name, value) in request.uri.queryParameters { query[String(name)] = String(value) }
+        let pluginRequest = PluginHTTPRequest(
+            method: request.method.rawValue,
+            path: request.uri.path,
+            parameters: parameters,
+            query: query,
+            headers: headers,
+            body: body,
+            remoteAddress: nil
+        )
+        let pluginContext = self.state.runtime.context(instance: instance.name, client: nil, route: nil, logger: context.logger)
+        do {
+            return Self.response(try await route.handler(pluginRequest, pluginContext))
+        } catch let error as RelayError {
+            self.state.metrics.error(error.code)
+            return Self.response(.error(error))
+        } catch {
+            self.state.logger.warning("plugin HTTP handler failed", metadata: ["relay.plugin": "\(instance.name)", "error.type": "\(error)"])
+            return Self.response(.json(["error": ["code": "internal", "message": "internal error"]], status: 500))
+        }
+    }
+
+    static func response(_ response: PluginHTTPResponse) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = response.contentType
+        for (name, value) in response.headers {
+            if let field = HTTPField.Name(name) { headers[field] = value }
+        }
+        return Response(status: .init(code: response.status), headers: headers, body: .init(byteBuffer: response.body))
+    }
+}

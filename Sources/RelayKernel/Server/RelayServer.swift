@@ -1,0 +1,219 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import HummingbirdWSCompression
+import HummingbirdWebSocket
+public import Logging
+import NIOCore
+import NIOSSL
+public import ServiceLifecycle
+
+/// A relay process: the HTTP and WebSocket server on one port, the plugin runtime, and the
+/// services that must run beside it. Run its ``services`` in one `ServiceGroup`.
+public final class RelayServer: Sendable {
+    /// How the server finds its keys and files at start and on reload.
+    public struct Options: Sendable {
+        /// The route file.
+        public var routeFile: String
+        /// The environment (overrides and secrets).
+        public var environment: [String: String]
+        /// Overrides `server.port` (the `--port` flag).
+        public var port: Int?
+        /// Renders `/metrics` (the composition root owns the metrics backend).
+        public var renderMetrics: (@Sendable () -> String)?
+
+        /// Creates options.
+        public init(routeFile: String, environment: [String: String], port: Int? = nil, renderMetrics: (@Sendable () -> String)? = nil) {
+            self.routeFile = routeFile
+            self.environment = environment
+            self.port = port
+            self.renderMetrics = renderMetrics
+        }
+    }
+
+    let state: RelayState
+    let options: Options
+    private let timers: RelayTimers
+    private let application: any Service
+    private let logger: Logger
+
+    /// Loads the route file, its keys and plugins, and builds the server (nothing listens yet).
+    public init(options: Options, registry: PluginRegistry, logger: Logger) async throws {
+        self.options = options
+        self.logger = logger
+        let file = try RouteFile.load(path: options.routeFile, environment: options.environment, registry: registry)
+        let keys = try await Self.loadKeys(file.configuration, environment: options.environment)
+        let table = try RouteTable(file: file, registry: registry, previous: nil, logger: logger)
+        let metrics = RelayMetrics()
+        let timers = RelayTimers()
+        let runtime = PluginRuntime(
+            hub: RelayHub(metrics: metrics),
+            timers: timers,
+            store: MemoryKeyValueStore(),
+            keys: keys,
+            logger: logger
+        )
+        let state = RelayState(table: table, registry: registry, runtime: runtime, metrics: metrics, logger: logger)
+        self.state = state
+        self.timers = timers
+        self.application = try Self.makeApplication(state: state, table: table, options: options, logger: logger)
+    }
+
+    /// The services to run, in start order: timers, the listener, then the drainer (which
+    /// therefore shuts down first, closing clients with 1001 before the listener stops).
+    public var services: [any Service] {
+        [self.timers, self.application, ConnectionDrainer(state: self.state, drainTimeout: self.state.currentTable.configuration.server.drainTimeout)]
+    }
+
+    /// Re-reads the route file and swaps the new routes in; the old routes stay if it is invalid.
+    public func reload() async throws {
+        let file = try RouteFile.load(path: self.options.routeFile, environment: self.options.environment, registry: self.state.registry)
+        let keys = try await Self.loadKeys(file.configuration, environment: self.options.environment)
+        let table = try RouteTable(file: file, registry: self.state.registry, previous: self.state.currentTable, logger: self.logger)
+        self.state.runtime.replaceKeys(keys)
+        self.state.replaceTable(table)
+    }
+
+    /// The resolved route table of a file, one line per endpoint and route (`relay routes`).
+    public static func describeRoutes(file: String, environment: [String: String], registry: PluginRegistry, logger: Logger) throws -> String {
+        let routeFile = try RouteFile.load(path: file, environment: environment, registry: registry)
+        return try RouteTable(file: routeFile, registry: registry, previous: nil, logger: logger).description
+    }
+
+    /// Validates a route file fully, plugin creation included (`relay check`).
+    public static func check(file: String, environment: [String: String], registry: PluginRegistry, logger: Logger) throws {
+        let routeFile = try RouteFile.load(path: file, environment: environment, registry: registry)
+        _ = try RouteTable(file: routeFile, registry: registry, previous: nil, logger: logger)
+    }
+
+    // MARK: Keys
+
+    static func loadKeys(_ configuration: RelayConfiguration, environment: [String: String]) async throws -> PluginRuntime.Keys {
+        let auth = configuration.auth
+        let secret = try environment["RELAY_JWT_SECRET"] ?? auth.jwtSecretFile.map(Self.readSecret)
+        let jwks = try auth.jwksFile.map { try String(contentsOfFile: $0, encoding: .utf8) }
+        let apiKey = try environment["RELAY_API_KEY"] ?? auth.apiKeyFile.map(Self.readSecret)
+        let verifier = secret == nil && jwks == nil ? nil : try await TokenVerifier(settings: auth, secret: secret, jwks: jwks)
+        return PluginRuntime.Keys(verifier: verifier, apiKey: apiKey)
+    }
+
+    private static func readSecret(_ path: String) throws -> String {
+        try String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    // MARK: HTTP and WebSocket
+
+    private static func makeApplication(state: RelayState, table: RouteTable, options: Options, logger: Logger) throws -> any Service {
+        let server = table.configuration.server
+        let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: PluginHTTPDispatcher(state: state))
+        router.get("/healthz") { _, _ in Self.jsonResponse(["status": "ok"]) }
+        router.get("/readyz") { _, _ in
+            state.isDraining ? Self.jsonResponse(["status": "draining"], status: .serviceUnavailable) : Self.jsonResponse(["status": "ready"])
+        }
+        if let render = options.renderMetrics {
+            router.get("/metrics") { _, _ in
+                Response(
+                    status: .ok,
+                    headers: [.contentType: "text/plain; version=0.0.4"],
+                    body: .init(byteBuffer: ByteBuffer(string: render()))
+                )
+            }
+        }
+        let largest = table.largestMessage
+        let webSocket = WebSocketServerConfiguration(
+            maxFrameSize: largest,
+            extensions: [.perMessageDeflate(maxDecompressedFrameSize: largest)],
+            autoPing: server.heartbeatInterval > 0 ? .enabled(timePeriod: .seconds(server.heartbeatInterval)) : .disabled,
+            closeTimeout: .seconds(server.closeTimeout),
+            validateUTF8: false
+        )
+        let upgradeChannel = HTTP1WebSocketUpgradeChannel.Configuration(
+            http1: .init(idleTimeout: .seconds(60)),
+            ws: webSocket
+        )
+        let handshakeTimeout = TimeAmount.nanoseconds(Duration.seconds(server.handshakeTimeout).nanoseconds)
+        var builder = HTTPServerBuilder { responder in
+            RelayChildChannel(
+                base: HTTP1WebSocketUpgradeChannel(
+                    responder: responder,
+                    configuration: upgradeChannel,
+                    shouldUpgrade: { head, channel, logger in
+                        try Self.shouldUpgrade(head: head, channel: channel, state: state, logger: logger)
+                    }
+                ),
+                makeGate: { UpgradeGate(table: state.currentTable, handshakeTimeout: handshakeTimeout) }
+            )
+        }
+        if let tls = server.tls {
+            let certificates = try NIOSSLCertificate.fromPEMFile(tls.certificateFile).map { NIOSSLCertificateSource.certificate($0) }
+            let key = try NIOSSLPrivateKey(file: tls.keyFile, format: .pem)
+            builder = try .tls(builder, tlsConfiguration: TLSConfiguration.makeServerConfiguration(certificateChain: certificates, privateKey: NIOSSLPrivateKeySource.privateKey(key)))
+        }
+        let port = options.port ?? server.port
+        return Application(
+            router: router,
+            server: builder,
+            configuration: ApplicationConfiguration(address: .hostname(server.host, port: port), serverName: "relay"),
+            onServerRunning: { channel in
+                logger.notice(
+                    "relay listening",
+                    metadata: ["network.local.address": "\(channel.localAddress?.description ?? "?")", "relay.routes": "\(options.routeFile)"]
+                )
+            },
+            logger: logger
+        )
+    }
+
+    private static func shouldUpgrade(
+        head: HTTPRequest,
+        channel: any Channel,
+        state: RelayState,
+        logger: Logger
+    ) throws -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>> {
+        let table = state.currentTable
+        let target = head.path ?? "/"
+        let parts = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        let path = String(parts.first ?? "/")
+        guard let (endpoint, parameters) = table.endpoint(forPath: path) else { return .dontUpgrade }
+        var headers: [String: String] = [:]
+        for field in head.headerFields { headers[field.name.canonicalName] = field.value }
+        let request = RelayConnection.Request(
+            path: path,
+            query: parts.count > 1 ? Self.parseQuery(parts[1]) : [:],
+            headers: headers,
+            remoteAddress: channel.remoteAddress?.ipAddress
+        )
+        let connection = RelayConnection(
+            state: state,
+            table: table,
+            endpoint: endpoint,
+            parameters: parameters,
+            request: request,
+            channel: channel,
+            logger: logger
+        )
+        return .upgrade([:]) { inbound, outbound, _ in
+            await connection.run(inbound: inbound, outbound: outbound)
+        }
+    }
+
+    static func parseQuery(_ query: Substring) -> [String: String] {
+        var result: [String: String] = [:]
+        for pair in query.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let name = String(parts[0]).replacingOccurrences(of: "+", with: " ").removingPercentEncodingSafely
+            let value = parts.count > 1 ? String(parts[1]).replacingOccurrences(of: "+", with: " ").removingPercentEncodingSafely : ""
+            result[name] = value
+        }
+        return result
+    }
+
+    static func jsonResponse(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
+        var buffer = ByteBuffer()
+        value.write(into: &buffer)
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: buffer))
+    }
+}

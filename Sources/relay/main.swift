@@ -1,0 +1,4 @@
+import Plugins
+import RelayCLI
+
+await RelayCommand.main(plugins: BuiltinPlugins.all)
