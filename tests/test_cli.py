@@ -98,7 +98,7 @@ CASES = {
     "unknown-plugin-instance": ({21: "    plugin: chta"}, Expected(21, (5, 13), "routes[1].plugin", "chta")),
     "unknown-plugin-name": ({12: "    plugin: pubsubb"}, Expected(12, (5, 13), "plugins.chat.plugin", "pubsubb")),
     "wrong-type": ({3: '  port: "abc"'}, Expected(3, (3, 9), "server.port", "")),
-    "bad-enum": ({9: "    auth: sometimes"}, Expected(9, (5, 11), "endpoints[0].auth", "sometimes")),
+    "bad-enum": ({9: "    auth: sometimes"}, Expected(9, (5, 11), "endpoints[0].auth", "")),
     "unknown-route-endpoint": ({19: "  - endpoint: /nowhere"}, Expected(19, (5, 15), "routes[1].endpoint", "/nowhere")),
 }
 

@@ -86,7 +86,7 @@ class Flood:
 
     def run(self) -> FloodResult:
         collector = Collector(self.fast, lambda m: m.get("type") == "message"
-                              and m["data"]["seq"] == COUNT - 1, timeout=30)
+                              and m["data"]["seq"] == COUNT - 1, timeout=12)
         sampler = RssSampler(self.server)
         collector.start()
         sampler.start()

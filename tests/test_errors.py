@@ -168,7 +168,8 @@ def test_rate_limited_errors_are_throttled_and_every_rejection_counted(relay):
     errors = [r for r in replies if r["type"] == "error"]
     assert len(pongs) + len(errors) == len(replies), replies
     assert 5 <= len(pongs) <= 5 + int(5 * elapsed) + 1, (len(pongs), elapsed)
-    assert all(e["code"] == "rate_limited" and e.get("ref") == "ping" for e in errors), errors
+    # ref is optional here: a limiter may reject before parsing the type
+    assert all(e["code"] == "rate_limited" and e.get("ref") in (None, "ping") for e in errors), errors
     assert 1 <= len(errors) <= 1 + int(elapsed), f"{len(errors)} errors in {elapsed:.2f}s"
 
     rejected = sent - len(pongs)

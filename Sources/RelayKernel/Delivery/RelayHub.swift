@@ -1,4 +1,5 @@
 import Metrics
+import Synchronization
 
 /// Where every client identity and room lives: delivery by client id and by room, never by
 /// socket. Sharded; no lock spans the whole process.
@@ -13,6 +14,7 @@ final class RelayHub: Sendable {
     private let sessions = ShardedMap<ClientID, ClientSession>()
     private let resumeTokens = ShardedMap<String, ClientID>()
     private let rooms = ShardedMap<RoomKey, Room>()
+    private let sessionCount = Atomic<Int>(0)
 
     init(metrics: RelayMetrics) {
         self.metrics = metrics
@@ -23,7 +25,7 @@ final class RelayHub: Sendable {
     func register(_ session: ClientSession) {
         self.sessions.update(session.id) { $0 = session }
         self.resumeTokens.update(session.resumeToken) { $0 = session.id }
-        self.metrics.sessionsActive.set(self.sessions.count)
+        self.metrics.sessionsActive.set(self.sessionCount.wrappingAdd(1, ordering: .relaxed).newValue)
     }
 
     func session(_ id: ClientID) -> ClientSession? { self.sessions[id] }
@@ -47,7 +49,7 @@ final class RelayHub: Sendable {
         }
         self.resumeTokens.removeValue(forKey: session.resumeToken)
         for room in rooms { self.leave(room, client: session.id) }
-        self.metrics.sessionsActive.set(self.sessions.count)
+        self.metrics.sessionsActive.set(self.sessionCount.wrappingSubtract(1, ordering: .relaxed).newValue)
         return rooms
     }
 
