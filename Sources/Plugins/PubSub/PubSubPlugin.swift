@@ -10,6 +10,18 @@ public struct PubSubPlugin: RelayPlugin {
 
     public init(configuration: PubSubConfiguration, setup: inout PluginSetup) throws {
         self.configuration = configuration
+        let maxTopicLength = configuration.maxTopicLength
+        // Server-side publish for the product's backend, guarded by the server API key.
+        setup.http("POST", "/api/\(setup.instanceName)/topics/:topic/publish") { request, context in
+            try context.requireAPIKey(request)
+            let topic = request.parameters["topic"] ?? ""
+            guard !topic.isEmpty, topic.count <= maxTopicLength else {
+                throw RelayError(.invalidMessage, "'topic' must be 1 to \(maxTopicLength) characters")
+            }
+            guard let data = try request.jsonObject()["data"] else { throw RelayError.invalidField("data", expected: "present") }
+            let delivered = context.publish(.json(type: "message", ["topic": .string(topic), "from": .null, "data": data]), to: topic)
+            return .json(["delivered": .int(delivered)])
+        }
     }
 
     public func handle(_ message: RelayMessage, context: PluginContext) async throws {

@@ -1,0 +1,59 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+// The same language settings as the relay itself (STYLE.md §3).
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "chat-history",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "ChatHistoryPlugin", targets: ["ChatHistoryPlugin"]),
+        .executable(name: "chat-relay", targets: ["chat-relay"]),
+    ],
+    dependencies: [
+        // The framework. A product team would write
+        // `.package(url: "https://github.com/<org>/relay.git", from: "x.y.z")` instead.
+        .package(name: "relay", path: "../.."),
+        // Test-only: a real WebSocket client, and what it takes to run the relay in-process.
+        .package(url: "https://github.com/hummingbird-project/swift-websocket.git", from: "1.6.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
+    ],
+    targets: [
+        // The plugin: the kernel's public API and nothing else.
+        .target(
+            name: "ChatHistoryPlugin",
+            dependencies: [.product(name: "RelayKernel", package: "relay")],
+            swiftSettings: swiftSettings
+        ),
+        // A relay binary serving the built-in plugins plus this one.
+        .executableTarget(
+            name: "chat-relay",
+            dependencies: [
+                "ChatHistoryPlugin",
+                .product(name: "Plugins", package: "relay"),
+                .product(name: "RelayCLI", package: "relay"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ChatHistoryPluginTests",
+            dependencies: [
+                "ChatHistoryPlugin",
+                .product(name: "RelayKernel", package: "relay"),
+                .product(name: "WSClient", package: "swift-websocket"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)
