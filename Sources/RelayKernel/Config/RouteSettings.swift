@@ -24,6 +24,10 @@ public struct RouteSettings: Sendable, Equatable {
     public var reportDrops = false
     /// Whether binary frames whose header names this type are accepted.
     public var binary = false
+    /// A per-connection rate for this route's messages, on top of the endpoint's.
+    public var messagesPerSecond: Double?
+    /// Bucket size for ``messagesPerSecond`` (defaults to the rate, at least 1).
+    public var burst: Int?
 
     /// A route with default settings.
     public init(endpoint: String, type: String, plugin: String) {
@@ -35,7 +39,7 @@ public struct RouteSettings: Sendable, Equatable {
 
 extension RouteSettings: Decodable {
     enum Keys: String, CodingKey, CaseIterable {
-        case endpoint, type, plugin, requireClaims, maxMessageBytes, overflow, reportDrops, binary
+        case endpoint, type, plugin, requireClaims, maxMessageBytes, overflow, reportDrops, binary, messagesPerSecond, burst
     }
 
     public init(from decoder: any Decoder) throws {
@@ -54,6 +58,10 @@ extension RouteSettings: Decodable {
         }
         self.reportDrops = fields.value(.reportDrops, default: false)
         self.binary = fields.value(.binary, default: false)
+        self.messagesPerSecond = fields.optional(.messagesPerSecond)
+        self.burst = fields.optional(.burst)
+        if let rate = self.messagesPerSecond, rate <= 0 { fields.invalid(.messagesPerSecond, "must be positive") }
+        if let burst = self.burst, burst < 1 { fields.invalid(.burst, "must be at least 1") }
         if let limit = self.maxMessageBytes, limit < 1 { fields.invalid(.maxMessageBytes, "must be positive") }
         if fields.isPresent(.type), TypePattern(self.type) == nil { fields.invalid(.type, "is not a type pattern") }
     }

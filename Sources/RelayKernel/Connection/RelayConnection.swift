@@ -166,8 +166,9 @@ final class RelayConnection: Sendable {
     /// Inserts the close-code observer into the WebSocket pipeline.
     private func observeCloseFrames() async {
         let channel = self.control.channel
-        let observer = CloseFrameObserver(received: self.peerClose)
+        let peerClose = self.peerClose
         try? await channel.eventLoop.submit {
+            let observer = CloseFrameObserver(received: peerClose)
             let decoder = try channel.pipeline.syncOperations.handler(type: ByteToMessageHandler<WebSocketFrameDecoder>.self)
             try channel.pipeline.syncOperations.addHandler(observer, position: .after(decoder))
         }.get()
@@ -387,6 +388,7 @@ final class RelayConnection: Sendable {
     private func readLoop(_ inbound: WebSocketInboundStream) async {
         var assembler = MessageAssembler(maxSize: self.limits.maxMessageBytes)
         var bucket = TokenBucket(rate: self.limits.messagesPerSecond, capacity: self.limits.burst)
+        var routeBuckets: [String: TokenBucket] = [:]
         var lastRateNotice: ContinuousClock.Instant?
         do {
             for try await frame in inbound {
@@ -402,17 +404,12 @@ final class RelayConnection: Sendable {
                         continue
                     }
                     guard bucket.take() else {
-                        self.metrics.error(.rateLimited)
-                        let now = ContinuousClock.now
-                        if lastRateNotice.map({ now - $0 >= .seconds(1) }) ?? true, let session = self.session {
-                            lastRateNotice = now
-                            self.reply(session, .error(RelayError(.rateLimited, "too many messages"), ref: nil))
-                        } else {
-                            self.metrics.drops(.rateLimitedNotice).increment()
-                        }
+                        self.rateLimited(ref: nil, lastNotice: &lastRateNotice)
                         continue
                     }
-                    await self.handle(kind, buffer)
+                    if case .rateLimited(let type) = await self.handle(kind, buffer, routeBuckets: &routeBuckets) {
+                        self.rateLimited(ref: type, lastNotice: &lastRateNotice)
+                    }
                 }
             }
         } catch {
@@ -420,8 +417,25 @@ final class RelayConnection: Sendable {
         }
     }
 
+    /// Counts a rejected message; answers `rate_limited` at most once a second.
+    private func rateLimited(ref: String?, lastNotice: inout ContinuousClock.Instant?) {
+        self.metrics.error(.rateLimited)
+        let now = ContinuousClock.now
+        if lastNotice.map({ now - $0 >= .seconds(1) }) ?? true, let session = self.session {
+            lastNotice = now
+            self.reply(session, .error(RelayError(.rateLimited, "too many messages"), ref: ref))
+        } else {
+            self.metrics.drops(.rateLimitedNotice).increment()
+        }
+    }
+
+    private enum Outcome {
+        case done
+        case rateLimited(String)
+    }
+
     private func reply(_ session: ClientSession, _ message: OutboundMessage) {
-        self.state.runtime.hub.deliver(message, to: session, policy: .close, counter: self.metrics.kernelMessagesOut)
+        _ = self.state.runtime.hub.deliver(message, to: session, policy: .close, counter: self.metrics.kernelMessagesOut)
     }
 
     private func replyError(_ error: RelayError, ref: String?) {
@@ -430,38 +444,46 @@ final class RelayConnection: Sendable {
         self.reply(session, .error(error, ref: ref))
     }
 
-    private func handle(_ kind: RelayMessage.Kind, _ buffer: ByteBuffer) async {
+    @discardableResult
+    private func handle(_ kind: RelayMessage.Kind, _ buffer: ByteBuffer, routeBuckets: inout [String: TokenBucket]) async -> Outcome {
         if kind == .binary, !self.endpoint.acceptsBinary {
             self.control.requestClose(CloseReason(.unsupportedData, "this endpoint takes no binary frames"))
-            return
+            return .done
         }
         let decoded = InboundDecoder.decode(kind, buffer)
         guard let session = self.session else {
             await self.handleBeforeAuth(decoded)
-            return
+            return .done
         }
         switch decoded {
         case .error(let error, let ref):
             self.replyError(error, ref: ref)
         case .message(let type, let body, let payload):
-            if kind == .text, await self.handleKernelMessage(type, body, session: session) { return }
+            if kind == .text, await self.handleKernelMessage(type, body, session: session) { return .done }
             guard let route = self.endpoint.route(for: type), kind == .text || route.settings.binary else {
                 self.replyError(RelayError(.unknownType, "no route for type '\(type)'"), ref: type)
-                return
+                return .done
             }
             if let limit = route.settings.maxMessageBytes, buffer.readableBytes > limit {
                 self.replyError(RelayError(.tooLarge, "'\(type)' messages are limited to \(limit) bytes"), ref: type)
-                return
+                return .done
             }
             if !route.settings.requireClaims.isEmpty {
                 if session.info.userId == nil, session.info.claims.isEmpty {
                     self.replyError(RelayError(.unauthenticated, "'\(type)' requires an authenticated client"), ref: type)
-                    return
+                    return .done
                 }
                 guard route.admits(session.info.claims) else {
                     self.replyError(RelayError(.forbidden, "'\(type)' requires claims this client does not have"), ref: type)
-                    return
+                    return .done
                 }
+            }
+            if let rate = route.settings.messagesPerSecond {
+                let capacity = route.settings.burst ?? max(1, Int(rate))
+                var routeBucket = routeBuckets[route.label] ?? TokenBucket(rate: rate, capacity: capacity)
+                let allowed = routeBucket.take()
+                routeBuckets[route.label] = routeBucket
+                guard allowed else { return .rateLimited(type) }
             }
             route.inboundCounter.increment()
             let message = RelayMessage(type: type, body: body, raw: buffer, kind: kind, payload: payload, sender: session.info)
@@ -480,6 +502,7 @@ final class RelayConnection: Sendable {
                 self.control.requestClose(CloseReason(.internalError, "internal error"))
             }
         }
+        return .done
     }
 
     /// The kernel's own message types; returns whether `type` was one of them.
