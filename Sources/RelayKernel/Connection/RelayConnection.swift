@@ -245,8 +245,9 @@ final class RelayConnection: Sendable {
     /// Resumes the session holding `token`; `false` when the client must start afresh.
     private func resume(token: String, lastSeen: Int, identity: VerifiedIdentity) -> Bool {
         let hub = self.state.runtime.hub
-        guard let session = hub.redeem(resumeToken: token), session.info.userId == identity.userId,
-            session.info.endpoint == self.endpoint.settings.path
+        let endpoint = self.endpoint.settings.path
+        guard
+            let session = hub.redeem(resumeToken: token, accept: { $0.info.userId == identity.userId && $0.info.endpoint == endpoint })
         else { return false }
         let newToken = RandomToken.make(length: 32)
         guard let resumed = session.resume(on: self.control, lastSeen: lastSeen, newToken: newToken) else { return false }
@@ -390,6 +391,7 @@ final class RelayConnection: Sendable {
         var bucket = TokenBucket(rate: self.limits.messagesPerSecond, capacity: self.limits.burst)
         var routeBuckets: [String: TokenBucket] = [:]
         var lastRateNotice: ContinuousClock.Instant?
+        var routing = (table: self.table, endpoint: self.endpoint)
         do {
             for try await frame in inbound {
                 guard self.control.closeReason == nil else { continue }
@@ -407,7 +409,12 @@ final class RelayConnection: Sendable {
                         self.rateLimited(ref: nil, lastNotice: &lastRateNotice)
                         continue
                     }
-                    if case .rateLimited(let type) = await self.handle(kind, buffer, routeBuckets: &routeBuckets) {
+                    let table = self.state.currentTable
+                    if table !== routing.table {
+                        // A reload swapped the routes: existing connections follow the new table.
+                        routing = (table, table.endpoint(named: self.endpoint.settings.path) ?? routing.endpoint)
+                    }
+                    if case .rateLimited(let type) = await self.handle(kind, buffer, endpoint: routing.endpoint, routeBuckets: &routeBuckets) {
                         self.rateLimited(ref: type, lastNotice: &lastRateNotice)
                     }
                 }
@@ -445,8 +452,13 @@ final class RelayConnection: Sendable {
     }
 
     @discardableResult
-    private func handle(_ kind: RelayMessage.Kind, _ buffer: ByteBuffer, routeBuckets: inout [String: TokenBucket]) async -> Outcome {
-        if kind == .binary, !self.endpoint.acceptsBinary {
+    private func handle(
+        _ kind: RelayMessage.Kind,
+        _ buffer: ByteBuffer,
+        endpoint: CompiledEndpoint,
+        routeBuckets: inout [String: TokenBucket]
+    ) async -> Outcome {
+        if kind == .binary, !endpoint.acceptsBinary {
             self.control.requestClose(CloseReason(.unsupportedData, "this endpoint takes no binary frames"))
             return .done
         }
@@ -460,7 +472,7 @@ final class RelayConnection: Sendable {
             self.replyError(error, ref: ref)
         case .message(let type, let body, let payload):
             if kind == .text, await self.handleKernelMessage(type, body, session: session) { return .done }
-            guard let route = self.endpoint.route(for: type), kind == .text || route.settings.binary else {
+            guard let route = endpoint.route(for: type), kind == .text || route.settings.binary else {
                 self.replyError(RelayError(.unknownType, "no route for type '\(type)'"), ref: type)
                 return .done
             }

@@ -161,7 +161,8 @@ final class ClientSession: Sendable {
     }
 
     /// Resumes on `control` after the client saw `lastSeen` messages: puts the unseen part of the
-    /// replay log in front of the queue. Returns the replayed count and the new generation, or
+    /// replay log in front of the queue. Returns how many missed messages follow (replayed and
+    /// queued while away), the new generation and the connection it was attached to, or
     /// `nil` when the gap can no longer be filled (the client then gets a fresh identity).
     func resume(on control: ConnectionControl, lastSeen: Int, newToken: String) -> (replayed: Int, generation: Int, previous: ConnectionControl?)? {
         self.state.withLock { state in
@@ -180,7 +181,7 @@ final class ClientSession: Sendable {
             state.generation += 1
             state.control = control
             state.resumeToken = newToken
-            return (missed.count, state.generation, previous)
+            return (state.pending.count, state.generation, previous)
         }
     }
 

@@ -30,10 +30,16 @@ final class RelayHub: Sendable {
 
     func session(_ id: ClientID) -> ClientSession? { self.sessions[id] }
 
-    /// Takes a resume token out of circulation and returns its session (tokens are single-use).
-    func redeem(resumeToken: String) -> ClientSession? {
-        guard let id = self.resumeTokens.removeValue(forKey: resumeToken) else { return nil }
-        return self.sessions[id]
+    /// Takes a resume token out of circulation and returns its session, if `accept` admits the
+    /// session (tokens are single-use; a refused attempt leaves the token to its owner).
+    func redeem(resumeToken: String, accept: (ClientSession) -> Bool) -> ClientSession? {
+        guard let id = self.resumeTokens[resumeToken], let session = self.sessions[id], accept(session) else { return nil }
+        let removed = self.resumeTokens.update(resumeToken) { current -> Bool in
+            guard current == id else { return false }
+            current = nil
+            return true
+        }
+        return removed ? session : nil
     }
 
     /// Issues `token` for `session` (after a resume).

@@ -84,7 +84,7 @@ final class RouteTable: Sendable {
         var lines: [String] = []
         for endpoint in self.endpoints {
             lines.append(
-                "\(endpoint.settings.path)  codec=\(endpoint.settings.codec) auth=\(endpoint.settings.auth.rawValue) compression=\(endpoint.settings.compression.enabled ? "on" : "off") maxMessageBytes=\(endpoint.settings.limits.maxMessageBytes)"
+                "ENDPOINT \(endpoint.settings.path)  codec=\(endpoint.settings.codec) auth=\(endpoint.settings.auth.rawValue) compression=\(endpoint.settings.compression.enabled ? "on" : "off") maxMessageBytes=\(endpoint.settings.limits.maxMessageBytes)"
             )
             for route in endpoint.routes {
                 var extras: [String] = ["overflow=\(route.settings.overflow.rawValue)"]
@@ -93,7 +93,9 @@ final class RouteTable: Sendable {
                 }
                 if let limit = route.settings.maxMessageBytes { extras.append("maxMessageBytes=\(limit)") }
                 if route.settings.binary { extras.append("binary") }
-                lines.append("  \(route.settings.type) -> \(route.instance.name) (\(route.instance.settings.plugin)) \(extras.joined(separator: " "))")
+                lines.append(
+                    "\(endpoint.settings.path)  \(route.settings.type) -> \(route.instance.name) (\(route.instance.settings.plugin)) \(extras.joined(separator: " "))"
+                )
             }
         }
         for (instance, route) in self.httpRoutes {
