@@ -42,15 +42,21 @@ extension LimitSettings: Decodable {
         self.queueBytes = fields.value(.queueBytes, default: self.queueBytes)
         self.writeTimeout = fields.value(.writeTimeout, default: self.writeTimeout)
         self.allowedOrigins = fields.value(.allowedOrigins, default: self.allowedOrigins)
-        if self.maxMessageBytes < 16 { fields.invalid(.maxMessageBytes, "must be at least 16") }
-        if self.maxMessageBytes > 64 << 20 { fields.invalid(.maxMessageBytes, "must be at most 67108864") }
-        if self.messagesPerSecond < 0 { fields.invalid(.messagesPerSecond, "must not be negative") }
-        if self.burst < 1 { fields.invalid(.burst, "must be at least 1") }
-        if self.queueMessages < 1 { fields.invalid(.queueMessages, "must be at least 1") }
-        if self.queueBytes < 1024 { fields.invalid(.queueBytes, "must be at least 1024") }
-        if self.writeTimeout <= 0 { fields.invalid(.writeTimeout, "must be positive") }
-        for origin in self.allowedOrigins where OriginPattern(origin) == nil {
-            fields.invalid(.allowedOrigins, "'\(origin)' is not an origin pattern (scheme://host[:port])")
+        // Only what this block sets is checked; inherited values were checked where they were set.
+        func check(_ key: Keys, _ valid: Bool, _ message: String) {
+            if fields.isPresent(key), !valid { fields.invalid(key, message) }
+        }
+        check(.maxMessageBytes, self.maxMessageBytes >= 16, "must be at least 16")
+        check(.maxMessageBytes, self.maxMessageBytes <= 64 << 20, "must be at most 67108864")
+        check(.messagesPerSecond, self.messagesPerSecond >= 0, "must not be negative")
+        check(.burst, self.burst >= 1, "must be at least 1")
+        check(.queueMessages, self.queueMessages >= 1, "must be at least 1")
+        check(.queueBytes, self.queueBytes >= 1024, "must be at least 1024")
+        check(.writeTimeout, self.writeTimeout > 0, "must be positive")
+        if fields.isPresent(.allowedOrigins) {
+            for origin in self.allowedOrigins where OriginPattern(origin) == nil {
+                fields.invalid(.allowedOrigins, "'\(origin)' is not an origin pattern (scheme://host[:port])")
+            }
         }
     }
 

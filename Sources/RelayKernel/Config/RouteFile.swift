@@ -27,29 +27,28 @@ public struct RouteFile: Sendable {
 
     /// Decodes and validates route file text.
     public static func decode(yaml: String, file: String, environment: [String: String], registry: PluginRegistry) throws(RelayConfigError) -> RouteFile {
-        let root: Node?
+        let composed: Node?
         do {
-            root = try Yams.compose(yaml: yaml)
+            composed = try Yams.compose(yaml: yaml)
         } catch let error as YamlError {
             throw RelayConfigError(file: file, issues: [Self.issue(from: error)])
         } catch {
             throw RelayConfigError(file: file, issues: [ConfigIssue(path: "", message: "\(error)")])
         }
+        let root = Self.ensuringSections(composed ?? Node([(Node, Node)]()))
         let context = ConfigDecodingContext(environment: Self.applyingFixedNames(environment), root: root)
         var configuration = RelayConfiguration()
-        if let root {
-            do {
-                configuration = try YAMLDecoder().decode(
-                    RelayConfiguration.self,
-                    from: root,
-                    userInfo: [
-                        ConfigDecodingContext.userInfoKey: context,
-                        EndpointSettings.baseLimitsKey: LimitsBox(LimitSettings()),
-                    ]
-                )
-            } catch {
-                context.record(error, at: [])
-            }
+        do {
+            configuration = try YAMLDecoder().decode(
+                RelayConfiguration.self,
+                from: root,
+                userInfo: [
+                    ConfigDecodingContext.userInfoKey: context,
+                    EndpointSettings.baseLimitsKey: LimitsBox(LimitSettings()),
+                ]
+            )
+        } catch {
+            context.record(error, at: [])
         }
         for index in configuration.plugins.indices {
             configuration.plugins[index].config = Self.overriding(
@@ -67,9 +66,35 @@ public struct RouteFile: Sendable {
             }
         }
         guard issues.isEmpty else {
-            throw RelayConfigError(file: file, issues: issues.sorted { ($0.line ?? .max, $0.column ?? 0) < ($1.line ?? .max, $1.column ?? 0) })
+            let ordered = issues.sorted { lhs, rhs in
+                let left = (lhs.line ?? Int.max, lhs.column ?? 0)
+                let right = (rhs.line ?? Int.max, rhs.column ?? 0)
+                return left < right
+            }
+            throw RelayConfigError(file: file, issues: ordered)
         }
         return RouteFile(configuration: configuration, pluginConfigurations: pluginConfigurations, path: file)
+    }
+
+    /// Adds empty mappings for the sections a file leaves out, so their settings are still read
+    /// from the environment.
+    private static func ensuringSections(_ root: Node) -> Node {
+        guard case .mapping(var mapping) = root else { return root }
+        let empty = Node([(Node, Node)]())
+        for key in ["server", "auth", "limits"] where mapping[key] == nil {
+            mapping[key] = empty
+        }
+        if case .sequence(var endpoints)? = mapping["endpoints"] {
+            for index in endpoints.indices {
+                guard case .mapping(var endpoint) = endpoints[index] else { continue }
+                for key in ["limits", "compression"] where endpoint[key] == nil {
+                    endpoint[key] = empty
+                }
+                endpoints[index] = .mapping(endpoint)
+            }
+            mapping["endpoints"] = .sequence(endpoints)
+        }
+        return .mapping(mapping)
     }
 
     /// `RELAY_PORT` stands for `RELAY_SERVER_PORT` unless the latter is set.

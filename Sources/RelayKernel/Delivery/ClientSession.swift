@@ -89,11 +89,14 @@ final class ClientSession: Sendable {
             if full {
                 switch policy {
                 case .dropOldest:
-                    guard let index = state.pending.firstIndex(where: { $0.droppable && $0.sequence == nil }) else {
-                        return (.dropped, nil)
+                    // Evict the oldest droppable messages until the new one fits, or drop the new one.
+                    while state.pending.count >= self.bounds.queueMessages || state.pendingBytes + size > self.bounds.queueBytes {
+                        guard let index = state.pending.firstIndex(where: { $0.droppable && $0.sequence == nil }) else {
+                            return (.dropped, nil)
+                        }
+                        let removed = state.pending.remove(at: index)
+                        state.pendingBytes -= removed.message.bytes.readableBytes
                     }
-                    let removed = state.pending.remove(at: index)
-                    state.pendingBytes -= removed.message.bytes.readableBytes
                     state.pending.append(frame)
                     state.pendingBytes += size
                     return (.dropped, attached ? state.control : nil)

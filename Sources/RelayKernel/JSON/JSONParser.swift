@@ -46,11 +46,14 @@ public struct JSONParser {
     }
 
     private mutating func parseValue(depth: Int) throws(SyntaxError) -> JSONValue {
-        guard depth < Self.maximumDepth else { throw self.error("nesting too deep") }
         guard self.index < self.bytes.count else { throw self.error("unexpected end") }
         switch self.bytes[self.index] {
-        case UInt8(ascii: "{"): return try self.parseObject(depth: depth)
-        case UInt8(ascii: "["): return try self.parseArray(depth: depth)
+        case UInt8(ascii: "{"):
+            guard depth < Self.maximumDepth else { throw self.error("nesting too deep") }
+            return try self.parseObject(depth: depth)
+        case UInt8(ascii: "["):
+            guard depth < Self.maximumDepth else { throw self.error("nesting too deep") }
+            return try self.parseArray(depth: depth)
         case UInt8(ascii: "\""): return .string(try self.parseString())
         case UInt8(ascii: "t"): return try self.parseLiteral("true", .bool(true))
         case UInt8(ascii: "f"): return try self.parseLiteral("false", .bool(false))
@@ -93,9 +96,9 @@ public struct JSONParser {
             self.skipWhitespace()
             guard self.index < self.bytes.count else { throw self.error("unexpected end") }
             let byte = self.bytes[self.index]
+            guard byte == UInt8(ascii: "}") || byte == UInt8(ascii: ",") else { throw self.error("expected ',' or '}'") }
             self.index += 1
             if byte == UInt8(ascii: "}") { return .object(members) }
-            guard byte == UInt8(ascii: ",") else { throw self.error("expected ',' or '}'") }
         }
     }
 
@@ -113,9 +116,9 @@ public struct JSONParser {
             self.skipWhitespace()
             guard self.index < self.bytes.count else { throw self.error("unexpected end") }
             let byte = self.bytes[self.index]
+            guard byte == UInt8(ascii: "]") || byte == UInt8(ascii: ",") else { throw self.error("expected ',' or ']'") }
             self.index += 1
             if byte == UInt8(ascii: "]") { return .array(elements) }
-            guard byte == UInt8(ascii: ",") else { throw self.error("expected ',' or ']'") }
         }
     }
 

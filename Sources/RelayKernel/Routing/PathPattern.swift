@@ -46,10 +46,8 @@ extension String {
         var bytes: [UInt8] = []
         var iterator = self.utf8.makeIterator()
         while let byte = iterator.next() {
-            if byte == UInt8(ascii: "%"), let high = iterator.next(), let low = iterator.next(),
-                let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16)
-            {
-                bytes.append(value)
+            if byte == UInt8(ascii: "%"), let high = iterator.next().flatMap(Self.hexValue), let low = iterator.next().flatMap(Self.hexValue) {
+                bytes.append(high << 4 | low)
             } else if byte == UInt8(ascii: "%") {
                 return self
             } else {
@@ -57,5 +55,14 @@ extension String {
             }
         }
         return String(validating: bytes, as: UTF8.self) ?? self
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
     }
 }
