@@ -163,14 +163,14 @@ final class RelayConnection: Sendable {
         }
     }
 
-    /// Inserts the close-code observer into the WebSocket pipeline.
+    /// Inserts the ``InboundFrameGuard`` into the WebSocket pipeline.
     private func observeCloseFrames() async {
         let channel = self.control.channel
         let peerClose = self.peerClose
         try? await channel.eventLoop.submit {
-            let observer = CloseFrameObserver(received: peerClose)
+            let frameGuard = InboundFrameGuard(received: peerClose)
             let decoder = try channel.pipeline.syncOperations.handler(type: ByteToMessageHandler<WebSocketFrameDecoder>.self)
-            try channel.pipeline.syncOperations.addHandler(observer, position: .after(decoder))
+            try channel.pipeline.syncOperations.addHandler(frameGuard, position: .after(decoder))
         }.get()
     }
 
@@ -499,12 +499,13 @@ final class RelayConnection: Sendable {
             }
             route.inboundCounter.increment()
             let message = RelayMessage(type: type, body: body, raw: buffer, kind: kind, payload: payload, sender: session.info)
-            let context = self.state.runtime.context(
+            var context = self.state.runtime.context(
                 instance: route.instance.name,
                 client: session.info,
                 route: route,
                 logger: self.sessionLogger(session).with("relay.message.type", type)
             )
+            context.messageType = type
             do {
                 try await route.instance.plugin.handle(message, context: context)
             } catch let error as RelayError {

@@ -15,6 +15,8 @@ public struct PluginContext: Sendable {
     public let store: any KeyValueStore
     let runtime: PluginRuntime
     let route: CompiledRoute?
+    /// The type of the message being handled, when the event is a message.
+    var messageType: String?
     /// The rooms a departed client was in (it is no longer in any when plugins hear it left).
     var departedRooms: Set<RoomKey> = []
 
@@ -117,7 +119,7 @@ public struct PluginContext: Sendable {
     private func reportDrops(_ report: RelayHub.Report, of message: OutboundMessage) {
         guard report.dropped > 0, let route, route.settings.reportDrops, let client else { return }
         self.runtime.hub.send(
-            .json(type: "dropped", ["ref": .string(message.type), "count": .int(report.dropped)]),
+            .json(type: "dropped", ["ref": .string(self.messageType ?? message.type), "count": .int(report.dropped)]),
             to: client.id,
             policy: .dropOldest,
             counter: self.runtime.hub.metrics.kernelMessagesOut

@@ -2,11 +2,15 @@ import NIOCore
 import NIOWebSocket
 import Synchronization
 
-/// Notes the close code a peer sends, so a clean leave (1000, 1001, no code) can be told
-/// apart from a dropped connection.
-final class CloseFrameObserver: ChannelInboundHandler, RemovableChannelHandler {
+/// Sits after the WebSocket frame decoder: fails the connection with 1002 when a client sends
+/// an unmasked frame (RFC 6455 §5.1), and notes the close code a peer sends, so a clean leave
+/// (1000, 1001, no code) can be told apart from a dropped connection.
+final class InboundFrameGuard: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = WebSocketFrame
     typealias InboundOut = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    private var failed = false
 
     /// The received close code; 1005 when the close frame carried none.
     let received: PeerClose
@@ -17,6 +21,15 @@ final class CloseFrameObserver: ChannelInboundHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = self.unwrapInboundIn(data)
+        guard !self.failed else { return }
+        guard frame.maskKey != nil else {
+            self.failed = true
+            var payload = context.channel.allocator.buffer(capacity: 2)
+            payload.writeInteger(UInt16(CloseCode.protocolError.rawValue))
+            let close = WebSocketFrame(fin: true, opcode: .connectionClose, data: payload)
+            context.writeAndFlush(self.wrapOutboundOut(close)).whenComplete { _ in context.close(promise: nil) }
+            return
+        }
         if frame.opcode == .connectionClose {
             var payload = frame.unmaskedData
             self.received.record(payload.readInteger(as: UInt16.self) ?? 1005)
