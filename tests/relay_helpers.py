@@ -21,7 +21,6 @@ import http.client
 import json
 import os
 import re
-import signal
 import socket
 import struct
 import subprocess
@@ -350,9 +349,9 @@ class WSClient:
                 raise AssertionError(f"no matching message within {timeout}s; saw {seen[-5:]!r}")
             try:
                 msg = self.recv_json(remaining)
-            except AssertionError as exc:
-                if isinstance(exc, Closed):
-                    raise
+            except Closed:
+                raise
+            except AssertionError:  # time-out
                 raise AssertionError(f"no matching message within {timeout}s; saw {seen[-5:]!r}") from None
             if predicate(msg):
                 return msg
@@ -499,18 +498,23 @@ class RawWS:
         out, self.buf = self.buf[:n], self.buf[n:]
         return out
 
-    def send_frame(self, opcode: int, payload: bytes, fin: bool = True, rsv1: bool = False) -> None:
+    def send_frame(self, opcode: int, payload: bytes, fin: bool = True, rsv1: bool = False,
+                   masked: bool = True) -> None:
         b0 = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode
+        mask_bit = 0x80 if masked else 0
         n = len(payload)
         if n < 126:
-            head = struct.pack("!BB", b0, 0x80 | n)
+            head = struct.pack("!BB", b0, mask_bit | n)
         elif n < 1 << 16:
-            head = struct.pack("!BBH", b0, 0x80 | 126, n)
+            head = struct.pack("!BBH", b0, mask_bit | 126, n)
         else:
-            head = struct.pack("!BBQ", b0, 0x80 | 127, n)
+            head = struct.pack("!BBQ", b0, mask_bit | 127, n)
+        if not masked:
+            self.sock.sendall(head + payload)
+            return
         mask = os.urandom(4)
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        self.sock.sendall(head + mask + masked)
+        body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self.sock.sendall(head + mask + body)
 
     def send_text(self, text: str | bytes) -> None:
         self.send_frame(OP_TEXT, text.encode() if isinstance(text, str) else text)

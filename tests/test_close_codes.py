@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from relay_helpers import (OP_TEXT, Pair, base_config, claims_for, jwt_encode,
+from relay_helpers import (OP_CONT, OP_PING, OP_TEXT, Pair, base_config, claims_for, jwt_encode,
                            padded_ping, wait_until)
 
 
@@ -39,6 +39,28 @@ def test_invalid_utf8_text_frame_closes_1007(srv, topic):
     raw.send_text(b'{"type":"ping","x":"\xff\xfe"}')
     ending = raw.wait_end(5)
     assert (ending.kind, ending.code) == ("close", 1007), ending
+    bystanders.check()
+
+
+# --- 1002 -----------------------------------------------------------------------
+
+PING = b'{"type":"ping"}'
+
+
+@pytest.mark.parametrize("frame", [
+    pytest.param(dict(opcode=OP_TEXT, payload=PING, masked=False), id="unmasked-client-frame"),
+    pytest.param(dict(opcode=0x3, payload=PING), id="reserved-opcode"),
+    pytest.param(dict(opcode=OP_TEXT, payload=PING, rsv1=True), id="rsv1-without-extension"),
+    pytest.param(dict(opcode=OP_PING, payload=b"x", fin=False), id="fragmented-control-frame"),
+    pytest.param(dict(opcode=OP_CONT, payload=PING), id="continuation-without-start"),
+])
+def test_websocket_protocol_violation_closes_1002(srv, topic, frame):
+    bystanders = Pair(srv, topic)
+    raw = srv.raw("/ws")
+    assert raw.recv_json()["type"] == "connected"
+    raw.send_frame(**frame)
+    ending = raw.wait_end(5)
+    assert (ending.kind, ending.code) == ("close", 1002), ending
     bystanders.check()
 
 

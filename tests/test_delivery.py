@@ -1,9 +1,11 @@
 """Delivery under a slow consumer (SPEC §3 "Delivery", docs/configuration.md `overflow`).
 
-A publisher floods a topic with three subscribers' worth of traffic: F reads
-fast, S (a raw socket with a tiny receive buffer) subscribes and then never
-reads. The kernel buffers a few MB for S, so the flood is ~10 MB to be sure
-S's bounded queue (queueMessages 16) overflows.
+A publisher P floods a topic that two subscribers share: F reads fast, S (a
+raw socket with a tiny receive buffer) subscribes and then never reads. On
+loopback the kernel buffers about 3 MB for S (the server's send buffer
+autotunes up to tcp_wmem's 4 MB), so the flood is 3,000 messages of 2 KiB
+(~6 MB) to be sure S's bounded queue (queueMessages 16) overflows; 2,000 x
+1 KiB would vanish into socket buffers and test nothing.
 """
 
 from __future__ import annotations
@@ -12,12 +14,11 @@ import threading
 import time
 from dataclasses import dataclass
 
-import pytest
 
 from relay_helpers import Collector, RelayServer, base_config, wait_until
 
-COUNT = 2500
-PAD = "x" * 4000
+COUNT = 3000
+PAD = "x" * 2000
 P99_BOUND = 0.5
 RSS_BOUND_MB = 300
 
@@ -26,8 +27,9 @@ def delivery_config(overflow: str, write_timeout: float, report_drops: bool = Fa
     cfg = base_config(server={"closeTimeout": 1},
                       limits={"maxMessageBytes": 16384, "queueMessages": 16,
                               "writeTimeout": write_timeout})
-    cfg["routes"].insert(0, {"endpoint": "/ws", "type": "publish", "plugin": "chat",
-                             "overflow": overflow, "reportDrops": report_drops})
+    for route in cfg["routes"]:
+        if route["endpoint"] == "/ws" and route["type"] == "publish":
+            route.update(overflow=overflow, reportDrops=report_drops)
     return cfg
 
 
@@ -92,8 +94,10 @@ class Flood:
         sampler.start()
         for seq in range(COUNT):
             self.publisher.publish(self.topic, {"seq": seq, "ts": time.time(), "pad": PAD})
-            if seq % 10 == 9:
-                time.sleep(0.01)  # ~1000 msg/s, ~4 MB/s
+            if seq % 5 == 4:
+                # ~500 msg/s (~1 MB/s): well under what a debug build handles on a busy
+                # 2-core machine, so F's latency measures isolation, not throughput
+                time.sleep(0.01)
         received = collector.result()
         max_rss = sampler.stop()
         messages = [(t, m) for t, m in received if m["type"] == "message"]
@@ -104,7 +108,10 @@ class Flood:
 def assert_fast_subscriber_unaffected(result: FloodResult) -> None:
     assert result.seqs == list(range(COUNT)), \
         f"F got {len(result.seqs)} messages; first gap near {_first_gap(result.seqs)}"
-    assert result.p99 < P99_BOUND, f"F's p99 latency {result.p99 * 1000:.0f} ms"
+    profile = " ".join(f"{max(result.latencies[i:i + 250]) * 1000:.0f}"
+                       for i in range(0, len(result.latencies), 250))
+    assert result.p99 < P99_BOUND, \
+        f"F's p99 latency {result.p99 * 1000:.0f} ms; max per 250 messages (ms): {profile}"
     assert result.max_rss_mb < RSS_BOUND_MB, f"server RSS reached {result.max_rss_mb:.0f} MB"
 
 
@@ -122,10 +129,6 @@ def test_drop_oldest_isolates_slow_consumer_and_counts_drops(relay, topic):
     assert_fast_subscriber_unaffected(result)
     server.wait_metric("relay_drops_total", lambda v: v > drops_before, reason="queue_full")
 
-    # reportDrops: the publisher is told that its messages were dropped
-    dropped = flood.publisher.recv_until(lambda m: m.get("type") == "dropped", timeout=5)
-    assert dropped["ref"] == "publish" and dropped["count"] >= 1, dropped
-
     # S was not closed; once it reads, it sees increasing seqs with a gap and the latest message
     seqs = []
     deadline = time.monotonic() + 10
@@ -135,6 +138,12 @@ def test_drop_oldest_isolates_slow_consumer_and_counts_drops(relay, topic):
             seqs.append(msg["data"]["seq"])
     assert seqs == sorted(set(seqs)), "slow subscriber got duplicates or reordering"
     assert len(seqs) < COUNT, "no message was dropped for the slow subscriber"
+
+    # reportDrops: the publisher is told that its messages were dropped; `ref` names the
+    # type it sent (as in errors), not the type the plugin delivered
+    dropped = flood.publisher.recv_until(lambda m: m.get("type") == "dropped", timeout=5)
+    assert dropped["count"] >= 1, dropped
+    assert dropped["ref"] == "publish", dropped
 
 
 def test_close_policy_disconnects_slow_consumer_only(relay, topic):

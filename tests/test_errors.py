@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from relay_helpers import Pair, add_endpoint, base_config, pubsub_routes
+from relay_helpers import Pair, add_endpoint, base_config
 
 ABSENT = object()
 

@@ -1,4 +1,4 @@
-"""Operations: health, metrics, SIGHUP reload, SIGTERM drain, JSON logs (SPEC §2)."""
+"""Operations: health, metrics, SIGHUP / `relay reload`, SIGTERM drain, JSON logs (SPEC §2)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from relay_helpers import base_config, dump_yaml, wait_until
+from relay_helpers import base_config, dump_yaml, run_cli, wait_until
 
 METRIC_FAMILIES = ("relay_connections_active", "relay_messages_in_total", "relay_messages_out_total",
                    "relay_drops_total", "relay_errors_total", "relay_delivery_latency_seconds")
@@ -41,13 +41,14 @@ def test_metrics_exposes_the_documented_families(srv, topic):
     assert metrics.total("relay_messages_out_total") >= 1
 
 
-def test_connections_active_follows_connections(srv):
-    baseline = srv.metric("relay_connections_active")
-    clients = [srv.connect("/ws") for _ in range(3)]
-    srv.wait_metric("relay_connections_active", lambda v: v == baseline + 3)
+def test_connections_active_follows_connections(relay):
+    server = relay()  # a fresh server: no lingering connections of other tests
+    assert server.metric("relay_connections_active") == 0
+    clients = [server.connect(path) for path in ("/ws", "/ws/open/a", "/ws")]
+    server.wait_metric("relay_connections_active", lambda v: v == 3)
     for c in clients:
         c.close()
-    srv.wait_metric("relay_connections_active", lambda v: v == baseline)
+    server.wait_metric("relay_connections_active", lambda v: v == 0)
 
 
 # --- SIGHUP reload ------------------------------------------------------------------------
@@ -70,14 +71,19 @@ def direct_outcome(sender, receiver) -> str:
     return "delivered"
 
 
-def test_sighup_adds_route_without_dropping_connections(relay):
+@pytest.mark.parametrize("trigger", ["sighup", "relay-reload"])
+def test_reload_adds_route_without_dropping_connections(relay, trigger):
     server = relay(config_without_direct_on_ws())
     a = server.connect("/ws")
     b = server.connect("/ws")
     assert direct_outcome(a, b) == "unknown_type"
 
     server.write_config(base_config())
-    server.signal(signal.SIGHUP)
+    if trigger == "sighup":
+        server.signal(signal.SIGHUP)
+    else:
+        result = run_cli("reload", "--pid", str(server.proc.pid))
+        assert result.returncode == 0, result.stderr
     wait_until(lambda: direct_outcome(a, b) == "delivered", 5, 0.1,
                "the route added by SIGHUP never took effect")
     # the same connections are still open and keep their identity
