@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "RelayKernel", targets: ["RelayKernel"]),
         .library(name: "Plugins", targets: ["Plugins"]),
         .library(name: "RelayCLI", targets: ["RelayCLI"]),
+        .library(name: "RelaySQLite", targets: ["RelaySQLite"]),
         .executable(name: "relay", targets: ["relay"]),
     ],
     dependencies: [
@@ -30,6 +31,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
     ],
     targets: [
         .target(
@@ -61,9 +63,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "RelaySQLite",
+            dependencies: [
+                "RelayKernel",
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "RelayCLI",
             dependencies: [
                 "RelayKernel",
+                "RelaySQLite",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
@@ -80,7 +92,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RelayKernelTests",
-            dependencies: ["RelayKernel", "RelayCLI", "Plugins"],
+            dependencies: ["RelayKernel", "RelayCLI", "RelaySQLite", "Plugins"],
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),

@@ -33,7 +33,13 @@ struct ServeCommand: AsyncParsableCommand {
         let server: RelayServer
         do {
             server = try await RelayServer(
-                options: .init(routeFile: self.config, environment: environment, port: self.port, renderMetrics: { prometheus.emitToString() }),
+                options: .init(
+                    routeFile: self.config,
+                    environment: environment,
+                    port: self.port,
+                    renderMetrics: { prometheus.emitToString() },
+                    openDurableStore: { settings in try await DurableStoreOpener.open(settings, logger: logger) }
+                ),
                 registry: registry,
                 logger: logger
             )

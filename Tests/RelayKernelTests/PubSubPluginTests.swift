@@ -14,6 +14,7 @@ struct PubSubPluginTests {
             hub: self.delivery.hub,
             timers: RelayTimers(),
             store: MemoryKeyValueStore(),
+            records: MemoryDurableStore(),
             keys: PluginRuntime.Keys(),
             logger: Logger(label: "test")
         )

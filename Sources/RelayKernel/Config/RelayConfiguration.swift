@@ -12,13 +12,15 @@ public struct RelayConfiguration: Sendable, Equatable {
     public var plugins: [PluginInstanceSettings] = []
     /// `routes:` in file order
     public var routes: [RouteSettings] = []
+    /// `store:`
+    public var store = StoreSettings()
 
     /// An empty configuration with defaults.
     public init() {}
 }
 
 extension RelayConfiguration: Decodable {
-    enum Keys: String, CodingKey, CaseIterable { case server, auth, limits, endpoints, plugins, routes }
+    enum Keys: String, CodingKey, CaseIterable { case server, auth, limits, endpoints, plugins, routes, store }
 
     public init(from decoder: any Decoder) throws {
         let fields = ConfigFields(decoder, keys: Keys.self)
@@ -30,6 +32,7 @@ extension RelayConfiguration: Decodable {
         let plugins: OrderedPlugins = fields.value(.plugins, default: OrderedPlugins())
         self.plugins = plugins.instances
         self.routes = fields.value(.routes, default: [RouteSettings]())
+        self.store = fields.value(.store, default: self.store)
     }
 }
 

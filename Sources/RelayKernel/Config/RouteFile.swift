@@ -81,7 +81,7 @@ public struct RouteFile: Sendable {
     private static func ensuringSections(_ root: Node) -> Node {
         guard case .mapping(var mapping) = root else { return root }
         let empty = Node([(Node, Node)]())
-        for key in ["server", "auth", "limits"] where mapping[key] == nil {
+        for key in ["server", "auth", "limits", "store"] where mapping[key] == nil {
             mapping[key] = empty
         }
         if case .sequence(var endpoints)? = mapping["endpoints"] {

@@ -13,6 +13,8 @@ public struct PluginContext: Sendable {
     public let logger: Logger
     /// The instance's keys in the shared store.
     public let store: any KeyValueStore
+    /// The instance's durable collections (history, registries).
+    public let records: any DurableStore
     let runtime: PluginRuntime
     let route: CompiledRoute?
     /// The type of the message being handled, when the event is a message.
@@ -84,7 +86,15 @@ public struct PluginContext: Sendable {
     /// Runs `action` once after `delay` with a context of this instance.
     @discardableResult
     public func schedule(after delay: Duration, _ action: @escaping @Sendable (PluginContext) async -> Void) -> RelayTimers.Handle {
-        let context = PluginContext(instance: self.instance, client: nil, logger: self.logger, store: self.store, runtime: self.runtime, route: nil)
+        let context = PluginContext(
+            instance: self.instance,
+            client: nil,
+            logger: self.logger,
+            store: self.store,
+            records: self.records,
+            runtime: self.runtime,
+            route: nil
+        )
         return self.runtime.timers.schedule(after: delay) { await action(context) }
     }
 

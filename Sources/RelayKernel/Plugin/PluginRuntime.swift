@@ -11,13 +11,15 @@ final class PluginRuntime: Sendable {
     let hub: RelayHub
     let timers: RelayTimers
     let store: any KeyValueStore
+    let records: any DurableStore
     let logger: Logger
     private let keys: Mutex<Keys>
 
-    init(hub: RelayHub, timers: RelayTimers, store: any KeyValueStore, keys: Keys, logger: Logger) {
+    init(hub: RelayHub, timers: RelayTimers, store: any KeyValueStore, records: any DurableStore, keys: Keys, logger: Logger) {
         self.hub = hub
         self.timers = timers
         self.store = store
+        self.records = records
         self.keys = Mutex(keys)
         self.logger = logger
     }
@@ -35,6 +37,7 @@ final class PluginRuntime: Sendable {
             client: client,
             logger: (logger ?? self.logger).with("relay.plugin", instance),
             store: ScopedKeyValueStore(base: self.store, prefix: "\(instance):"),
+            records: ScopedDurableStore(base: self.records, prefix: "\(instance):"),
             runtime: self,
             route: route
         )

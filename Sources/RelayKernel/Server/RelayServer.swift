@@ -23,13 +23,23 @@ public final class RelayServer: Sendable {
         public var port: Int?
         /// Renders `/metrics` (the composition root owns the metrics backend).
         public var renderMetrics: (@Sendable () -> String)?
+        /// Opens the durable store for the route file's `store:` settings (the composition root
+        /// owns the drivers); the default keeps records in memory.
+        public var openDurableStore: @Sendable (StoreSettings) async throws -> any DurableStore
 
         /// Creates options.
-        public init(routeFile: String, environment: [String: String], port: Int? = nil, renderMetrics: (@Sendable () -> String)? = nil) {
+        public init(
+            routeFile: String,
+            environment: [String: String],
+            port: Int? = nil,
+            renderMetrics: (@Sendable () -> String)? = nil,
+            openDurableStore: @escaping @Sendable (StoreSettings) async throws -> any DurableStore = { _ in MemoryDurableStore() }
+        ) {
             self.routeFile = routeFile
             self.environment = environment
             self.port = port
             self.renderMetrics = renderMetrics
+            self.openDurableStore = openDurableStore
         }
     }
 
@@ -52,6 +62,7 @@ public final class RelayServer: Sendable {
             hub: RelayHub(metrics: metrics),
             timers: timers,
             store: MemoryKeyValueStore(),
+            records: try await options.openDurableStore(file.configuration.store),
             keys: keys,
             logger: logger
         )
@@ -61,10 +72,16 @@ public final class RelayServer: Sendable {
         self.application = try Self.makeApplication(state: state, table: table, options: options, logger: logger)
     }
 
-    /// The services to run, in start order: timers, the listener, then the drainer (which
-    /// therefore shuts down first, closing clients with 1001 before the listener stops).
+    /// The services to run, in start order: the store closer, timers, the listener, then the
+    /// drainer (which therefore shuts down first, closing clients with 1001 before the listener
+    /// stops; the store closes last).
     public var services: [any Service] {
-        [self.timers, self.application, ConnectionDrainer(state: self.state, drainTimeout: self.state.currentTable.configuration.server.drainTimeout)]
+        [
+            DurableStoreCloser(store: self.state.runtime.records, logger: self.logger),
+            self.timers,
+            self.application,
+            ConnectionDrainer(state: self.state, drainTimeout: self.state.currentTable.configuration.server.drainTimeout),
+        ]
     }
 
     /// Re-reads the route file and swaps the new routes in; the old routes stay if it is invalid.
@@ -111,7 +128,11 @@ public final class RelayServer: Sendable {
         router.add(middleware: PluginHTTPDispatcher(state: state))
         router.get("/healthz") { _, _ in Self.jsonResponse(["status": "ok"]) }
         router.get("/readyz") { _, _ in
-            state.isDraining ? Self.jsonResponse(["status": "draining"], status: .serviceUnavailable) : Self.jsonResponse(["status": "ready"])
+            if state.isDraining { return Self.jsonResponse(["status": "draining"], status: .serviceUnavailable) }
+            guard await state.runtime.records.isReachable() else {
+                return Self.jsonResponse(["status": "store unreachable"], status: .serviceUnavailable)
+            }
+            return Self.jsonResponse(["status": "ready"])
         }
         if let render = options.renderMetrics {
             router.get("/metrics") { _, _ in
