@@ -1,0 +1,98 @@
+/// Settings of a `camera-pairing` instance (`plugins.<name>.config`).
+///
+/// Durations are seconds (fractions allowed). Unknown keys are errors, so a typo is caught by
+/// `relay check`.
+public struct CameraPairingConfiguration: Decodable, Sendable {
+    /// Characters in a pairing code (codes use ``PairingCode/alphabet``: no 0/O, 1/I/L).
+    public var codeLength = 6
+    /// How long an unpaired code can be joined.
+    public var codeTTL: Double = 600
+    /// A pairing with no signaling message, join or REST poll for this long expires.
+    public var idleTimeout: Double = 1800
+    /// Signaling messages held for a side that has not joined yet (count).
+    public var holdMessages = 64
+    /// Signaling messages held for a side that has not joined yet (approximate JSON bytes).
+    public var holdBytes = 262_144
+    /// Unacknowledged messages kept in a REST side's mailbox (count).
+    public var mailboxMessages = 256
+    /// Unacknowledged messages kept in a REST side's mailbox (approximate JSON bytes).
+    public var mailboxBytes = 1_048_576
+    /// Longest `wait` a REST long-poll may ask for; longer waits are shortened to it.
+    public var maxPollWait: Double = 30
+    /// A waiting long-poll re-reads its mailbox at least this often (wake-ups from other nodes).
+    public var pollRecheckInterval: Double = 1
+    /// Largest `POST …/signal/:code` body (JSON bytes).
+    public var maxSignalBytes = 65_536
+    /// How long a REST side can still fetch `cam-peer-left` after its pairing ended.
+    public var endedMailboxTTL: Double = 60
+    /// Path prefix of the REST fallback (`<prefix>/join/:code`, …).
+    public var restPrefix = "/cam"
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case codeLength, codeTTL, idleTimeout, holdMessages, holdBytes, mailboxMessages, mailboxBytes
+        case maxPollWait, pollRecheckInterval, maxSignalBytes, endedMailboxTTL, restPrefix
+    }
+
+    /// The defaults.
+    public init() {}
+
+    public init(from decoder: any Decoder) throws {
+        let any = try decoder.container(keyedBy: AnyKey.self)
+        for key in any.allKeys where CodingKeys(rawValue: key.stringValue) == nil {
+            throw DecodingError.dataCorruptedError(
+                forKey: key,
+                in: any,
+                debugDescription: "unknown key '\(key.stringValue)' (known: \(CodingKeys.allCases.map(\.rawValue).joined(separator: ", ")))"
+            )
+        }
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        func read<T: Decodable>(_ key: CodingKeys, _ current: T) throws -> T {
+            try container.decodeIfPresent(T.self, forKey: key) ?? current
+        }
+        self.codeLength = try read(.codeLength, self.codeLength)
+        self.codeTTL = try read(.codeTTL, self.codeTTL)
+        self.idleTimeout = try read(.idleTimeout, self.idleTimeout)
+        self.holdMessages = try read(.holdMessages, self.holdMessages)
+        self.holdBytes = try read(.holdBytes, self.holdBytes)
+        self.mailboxMessages = try read(.mailboxMessages, self.mailboxMessages)
+        self.mailboxBytes = try read(.mailboxBytes, self.mailboxBytes)
+        self.maxPollWait = try read(.maxPollWait, self.maxPollWait)
+        self.pollRecheckInterval = try read(.pollRecheckInterval, self.pollRecheckInterval)
+        self.maxSignalBytes = try read(.maxSignalBytes, self.maxSignalBytes)
+        self.endedMailboxTTL = try read(.endedMailboxTTL, self.endedMailboxTTL)
+        self.restPrefix = try read(.restPrefix, self.restPrefix)
+
+        func check(_ valid: Bool, _ key: CodingKeys, _ message: String) throws {
+            guard valid else { throw DecodingError.dataCorruptedError(forKey: key, in: container, debugDescription: message) }
+        }
+        try check((1...32).contains(self.codeLength), .codeLength, "must be 1 to 32")
+        try check(self.codeTTL > 0, .codeTTL, "must be positive")
+        try check(self.idleTimeout > 0, .idleTimeout, "must be positive")
+        try check(self.holdMessages >= 0, .holdMessages, "must not be negative")
+        try check(self.holdBytes >= 0, .holdBytes, "must not be negative")
+        try check(self.mailboxMessages > 0, .mailboxMessages, "must be positive")
+        try check(self.mailboxBytes > 0, .mailboxBytes, "must be positive")
+        try check(self.maxPollWait >= 0, .maxPollWait, "must not be negative")
+        try check(self.pollRecheckInterval > 0, .pollRecheckInterval, "must be positive")
+        try check(self.maxSignalBytes > 0, .maxSignalBytes, "must be positive")
+        try check(self.endedMailboxTTL > 0, .endedMailboxTTL, "must be positive")
+        try check(
+            self.restPrefix.hasPrefix("/") && !self.restPrefix.hasSuffix("/") && !self.restPrefix.contains(":"),
+            .restPrefix,
+            "must start with '/', not end with '/', and have no ':' segments"
+        )
+    }
+
+    private struct AnyKey: CodingKey {
+        let stringValue: String
+        let intValue: Int? = nil
+        init?(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    /// Milliseconds in `seconds`.
+    static func milliseconds(_ seconds: Double) -> Int64 { Int64((seconds * 1000).rounded()) }
+
+    var codeTTLMilliseconds: Int64 { Self.milliseconds(self.codeTTL) }
+    var idleMilliseconds: Int64 { Self.milliseconds(self.idleTimeout) }
+}
