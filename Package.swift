@@ -61,7 +61,13 @@ let package = Package(
         ),
         .target(
             name: "Plugins",
-            dependencies: ["RelayKernel"],
+            dependencies: [
+                "RelayKernel",
+                // Types the kernel's public API exposes; plugins use nothing else.
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(

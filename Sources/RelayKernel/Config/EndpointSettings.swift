@@ -18,6 +18,8 @@ public struct EndpointSettings: Sendable, Equatable {
     public var auth = AuthMode.optional
     /// permessage-deflate settings.
     public var compression = CompressionSettings()
+    /// Engine.IO / Socket.IO settings (codec `socketio`).
+    public var socketio = SocketIOSettings()
     /// Effective limits (the server-wide `limits:` with this endpoint's overrides).
     public var limits: LimitSettings
 
@@ -29,7 +31,7 @@ public struct EndpointSettings: Sendable, Equatable {
 }
 
 extension EndpointSettings: Decodable {
-    enum Keys: String, CodingKey, CaseIterable { case path, codec, auth, compression, limits }
+    enum Keys: String, CodingKey, CaseIterable { case path, codec, auth, compression, limits, socketio }
 
     /// The server-wide limits, passed through `userInfo` so endpoint overrides start from them.
     static let baseLimitsKey = CodingUserInfoKey(rawValue: "relay.config.baseLimits")!
@@ -45,6 +47,7 @@ extension EndpointSettings: Decodable {
             fields.invalid(.auth, "must be one of none, optional, required")
         }
         self.compression = fields.value(.compression, default: self.compression)
+        self.socketio = fields.value(.socketio, default: self.socketio)
         let base = (decoder.userInfo[Self.baseLimitsKey] as? LimitsBox)?.limits ?? LimitSettings()
         self.limits = fields.value(.limits, default: LimitsOverride(base)).limits
         if !self.path.hasPrefix("/") { fields.invalid(.path, "must start with '/'") }

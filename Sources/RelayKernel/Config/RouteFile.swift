@@ -12,7 +12,7 @@ public struct RouteFile: Sendable {
     public let path: String
 
     /// Codecs the kernel speaks.
-    public static let codecs = ["json"]
+    public static let codecs = ["json", "socketio"]
 
     /// Reads and validates the file at `path`.
     public static func load(path: String, environment: [String: String], registry: PluginRegistry) throws(RelayConfigError) -> RouteFile {

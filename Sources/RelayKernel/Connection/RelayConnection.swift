@@ -7,9 +7,12 @@ import NIOWebSocket
 import Synchronization
 import WSCore
 
-/// One WebSocket connection of the `json` codec: authenticates, opens or resumes the client's
-/// session, then runs a reader (this task), a writer draining the session's queue, and a
-/// watchdog for time-outs and stalled writes.
+/// One WebSocket connection: authenticates, opens or resumes the client's session (one per
+/// Socket.IO namespace), then runs a reader (this task), a writer draining the sessions'
+/// queues, and a watchdog for time-outs, heartbeats and stalled writes.
+///
+/// The `json` codec's reading side is here; the `socketio` codec's is in
+/// `RelayConnection+SocketIO.swift`.
 final class RelayConnection: Sendable {
     /// What the upgrade request asked for.
     struct Request: Sendable {
@@ -19,28 +22,25 @@ final class RelayConnection: Sendable {
         var remoteAddress: String?
     }
 
-    private struct Watch {
+    struct Watch {
         var authDeadline: ContinuousClock.Instant?
         var tokenExpiry: Double?
         var closeRequestedAt: ContinuousClock.Instant?
         var stalled = false
+        var lastPingSent: ContinuousClock.Instant?
+        var pongPending = false
     }
 
-    private enum Phase {
-        case awaitingAuth
-        case active(ClientSession)
-    }
-
-    private let state: RelayState
-    private let table: RouteTable
-    private let endpoint: CompiledEndpoint
-    private let parameters: [String: String]
-    private let request: Request
-    private let control: ConnectionControl
-    private let peerClose = PeerClose()
-    private let watch = Mutex(Watch())
-    private let leftCleanly = Atomic<Bool>(false)
-    private let logger: Logger
+    let state: RelayState
+    let table: RouteTable
+    let endpoint: CompiledEndpoint
+    let parameters: [String: String]
+    let request: Request
+    let control: ConnectionControl
+    let peerClose = PeerClose()
+    let watch = Mutex(Watch())
+    let leftCleanly = Atomic<Bool>(false)
+    let logger: Logger
 
     init(
         state: RelayState,
@@ -60,9 +60,10 @@ final class RelayConnection: Sendable {
         self.logger = logger.with("relay.endpoint", endpoint.settings.path)
     }
 
-    private var settings: RelayConfiguration { self.table.configuration }
-    private var limits: LimitSettings { self.endpoint.settings.limits }
-    private var metrics: RelayMetrics { self.state.metrics }
+    var settings: RelayConfiguration { self.table.configuration }
+    var limits: LimitSettings { self.endpoint.settings.limits }
+    var metrics: RelayMetrics { self.state.metrics }
+    var isSocketIO: Bool { self.endpoint.settings.codec == "socketio" }
 
     // MARK: Lifecycle
 
@@ -86,9 +87,12 @@ final class RelayConnection: Sendable {
 
     /// Applies the connection caps and authenticates; `false` when the connection was refused
     /// (a close was requested).
-    private func admit() async -> Bool {
-        if self.endpoint.settings.codec == "json", self.request.query["EIO"] != nil {
+    func admit() async -> Bool {
+        if !self.isSocketIO, self.request.query["EIO"] != nil {
             return self.refuse(CloseReason(.unsupportedData, "this endpoint speaks json, not Socket.IO"))
+        }
+        if self.isSocketIO, self.request.query["EIO"] != "4" || self.request.query["transport"] != "websocket" {
+            return self.refuse(CloseReason(.protocolError, "Socket.IO needs EIO=4 and transport=websocket"))
         }
         if self.state.isDraining {
             return self.refuse(CloseReason(.goingAway, "server shutting down"))
@@ -99,6 +103,7 @@ final class RelayConnection: Sendable {
         guard self.acquireSlot("ip:\(self.request.remoteAddress ?? "unknown")", limit: self.limits.connectionsPerIP) else {
             return self.refuse(CloseReason(.policyViolation, "too many connections from this address"))
         }
+        if self.isSocketIO { return await self.admitSocketIO() }
         let token = self.endpoint.settings.auth == .none ? nil : self.tokenFromRequest
         if let token {
             guard let identity = await self.verify(token), self.acquireUserSlot(identity) else { return false }
@@ -111,27 +116,27 @@ final class RelayConnection: Sendable {
         return true
     }
 
-    private func refuse(_ reason: CloseReason) -> Bool {
+    func refuse(_ reason: CloseReason) -> Bool {
         self.control.requestClose(reason)
         return false
     }
 
-    private let slots = Mutex<[String]>([])
+    let slots = Mutex<[String]>([])
 
     /// Takes a connection slot (`total`, `ip:…`, `user:…`); a limit of 0 is unlimited.
-    private func acquireSlot(_ key: String, limit: Int) -> Bool {
+    func acquireSlot(_ key: String, limit: Int) -> Bool {
         let acquired = key == "total" ? self.state.counter.acquireTotal(limit: limit) : self.state.counter.acquire(key, limit: limit)
         if acquired { self.slots.withLock { $0.append(key) } }
         return acquired
     }
 
-    private func releaseSlots() {
+    func releaseSlots() {
         for key in self.slots.withLock({ $0 }) {
             if key == "total" { self.state.counter.releaseTotal() } else { self.state.counter.release(key) }
         }
     }
 
-    private func acquireUserSlot(_ identity: VerifiedIdentity) -> Bool {
+    func acquireUserSlot(_ identity: VerifiedIdentity) -> Bool {
         guard let user = identity.userId else { return true }
         guard self.acquireSlot("user:\(user)", limit: self.limits.connectionsPerUser) else {
             self.control.requestClose(CloseReason(.policyViolation, "too many connections for this user"))
@@ -140,7 +145,7 @@ final class RelayConnection: Sendable {
         return true
     }
 
-    private var tokenFromRequest: String? {
+    var tokenFromRequest: String? {
         if let token = self.request.query["token"], !token.isEmpty { return token }
         if let authorization = self.request.headers["authorization"], authorization.lowercased().hasPrefix("bearer ") {
             return String(authorization.dropFirst(7)).trimmingSpaces
@@ -148,7 +153,7 @@ final class RelayConnection: Sendable {
         return nil
     }
 
-    private func verify(_ token: String) async -> VerifiedIdentity? {
+    func verify(_ token: String) async -> VerifiedIdentity? {
         guard let verifier = self.state.runtime.verifier() else {
             self.control.requestClose(CloseReason(.policyViolation, "no token keys are configured"))
             return nil
@@ -164,7 +169,7 @@ final class RelayConnection: Sendable {
     }
 
     /// Inserts the ``InboundFrameGuard`` into the WebSocket pipeline.
-    private func observeCloseFrames() async {
+    func observeCloseFrames() async {
         let channel = self.control.channel
         let peerClose = self.peerClose
         try? await channel.eventLoop.submit {
@@ -177,7 +182,7 @@ final class RelayConnection: Sendable {
     // MARK: Sessions
 
     /// Opens a fresh session or resumes the one named in the upgrade's `resume` parameter.
-    private func open(identity: VerifiedIdentity) async {
+    func open(identity: VerifiedIdentity) async {
         if let token = self.request.query["resume"], !token.isEmpty {
             let lastSeen = self.request.query["lastSeen"].flatMap { Int($0) } ?? 0
             if self.resume(token: token, lastSeen: lastSeen, identity: identity) { return }
@@ -187,7 +192,15 @@ final class RelayConnection: Sendable {
         }
     }
 
-    private func openFresh(identity: VerifiedIdentity, resumeAttempted: Bool) async {
+    /// Opens a new client identity; for Socket.IO, in `namespace` with its CONNECT payload.
+    /// Returns the session, or `nil` when a plugin refused it (a close was requested).
+    @discardableResult
+    func openFresh(
+        identity: VerifiedIdentity,
+        resumeAttempted: Bool,
+        namespace: String? = nil,
+        handshake: [String: JSONValue] = [:]
+    ) async -> ClientSession? {
         let info = ClientInfo(
             id: .random(),
             userId: identity.userId,
@@ -195,7 +208,9 @@ final class RelayConnection: Sendable {
             endpoint: self.endpoint.settings.path,
             parameters: self.parameters,
             codec: self.endpoint.settings.codec,
-            remoteAddress: self.request.remoteAddress
+            remoteAddress: self.request.remoteAddress,
+            namespace: namespace,
+            handshake: handshake
         )
         let session = ClientSession(
             info: info,
@@ -208,7 +223,8 @@ final class RelayConnection: Sendable {
             resumeToken: RandomToken.make(length: 32)
         )
         self.state.runtime.hub.register(session)
-        self.phase.withLock { $0 = .active(session) }
+        let key = namespace ?? ""
+        self.sessions.withLock { $0[key] = session }
         var extra: [String: JSONValue] = [:]
         var joined: [PluginInstance] = []
         for instance in self.endpoint.instances {
@@ -228,22 +244,35 @@ final class RelayConnection: Sendable {
                 for instance in joined {
                     await instance.plugin.clientLeft(info, context: self.state.runtime.context(instance: instance.name, client: info, route: nil))
                 }
-                self.phase.withLock { $0 = .awaitingAuth }
+                self.sessions.withLock { _ = $0.removeValue(forKey: key) }
+                if let namespace {
+                    self.control.sendDirect(SocketIOPacket.text(.connectError, namespace: namespace, payload: Self.errorPayload(reason.reason)))
+                }
                 self.control.requestClose(reason)
-                return
+                return nil
             }
         }
-        var fields: [String: JSONValue] = extra
-        fields["clientId"] = .string(info.id.rawValue)
-        fields["resumeToken"] = .string(session.resumeToken)
-        fields["resumed"] = .bool(false)
-        if resumeAttempted { fields["replayed"] = .int(0) }
-        self.control.sendDirect(.json(type: "connected", fields: fields))
-        self.control.attach(session, generation: session.generation)
+        if let namespace {
+            self.control.sendDirect(SocketIOPacket.text(.connect, namespace: namespace, payload: "{\"sid\":\"\(info.id.rawValue)\"}"))
+        } else {
+            var fields: [String: JSONValue] = extra
+            fields["clientId"] = .string(info.id.rawValue)
+            fields["resumeToken"] = .string(session.resumeToken)
+            fields["resumed"] = .bool(false)
+            if resumeAttempted { fields["replayed"] = .int(0) }
+            self.control.sendDirect(.json(type: "connected", fields: fields))
+        }
+        self.control.attach(session, generation: session.generation, namespace: key)
+        return session
+    }
+
+    /// `{"message":…}` as a JSON text.
+    static func errorPayload(_ message: String) -> String {
+        JSONValue.object(["message": .string(message)]).jsonText
     }
 
     /// Resumes the session holding `token`; `false` when the client must start afresh.
-    private func resume(token: String, lastSeen: Int, identity: VerifiedIdentity) -> Bool {
+    func resume(token: String, lastSeen: Int, identity: VerifiedIdentity) -> Bool {
         let hub = self.state.runtime.hub
         let endpoint = self.endpoint.settings.path
         guard
@@ -253,7 +282,7 @@ final class RelayConnection: Sendable {
         guard let resumed = session.resume(on: self.control, lastSeen: lastSeen, newToken: newToken) else { return false }
         hub.issue(resumeToken: newToken, for: session)
         resumed.previous?.requestClose(CloseReason(.normal, "resumed on another connection"))
-        self.phase.withLock { $0 = .active(session) }
+        self.sessions.withLock { $0[""] = session }
         self.control.sendDirect(
             .json(
                 type: "connected",
@@ -267,23 +296,28 @@ final class RelayConnection: Sendable {
         return true
     }
 
-    private let phase = Mutex<Phase>(.awaitingAuth)
+    /// The client sessions of this connection, by Socket.IO namespace (`""` for `json`).
+    let sessions = Mutex<[String: ClientSession]>([:])
 
-    private var session: ClientSession? {
-        self.phase.withLock {
-            if case .active(let session) = $0 { return session }
-            return nil
-        }
-    }
+    /// Socket.IO: the identity from the upgrade's or a CONNECT's token, shared by its namespaces.
+    let connectionIdentity = Mutex<VerifiedIdentity?>(nil)
 
-    private func sessionLogger(_ session: ClientSession) -> Logger {
+    /// The `json` codec's one session.
+    var session: ClientSession? { self.sessions.withLock { $0[""] } }
+
+    func sessionLogger(_ session: ClientSession) -> Logger {
         self.logger.with("relay.client.id", session.id.rawValue)
     }
 
-    /// The connection ended: a clean leave ends the session now; a drop waits for the grace.
-    private func finish() async {
-        guard let session = self.session else { return }
+    /// The connection ended: a clean leave ends its sessions now; a drop waits for the grace.
+    func finish() async {
         let clean = self.leftCleanly.load(ordering: .relaxed) || self.peerClose.isCleanLeave
+        for session in self.sessions.withLock({ Array($0.values) }) {
+            await self.finish(session, clean: clean)
+        }
+    }
+
+    func finish(_ session: ClientSession, clean: Bool) async {
         if clean {
             if session.control === self.control || session.control == nil {
                 await RelayConnection.leaveForGood(session, state: self.state)
@@ -312,15 +346,15 @@ final class RelayConnection: Sendable {
 
     // MARK: Writer
 
-    private func writeLoop(_ outbound: WebSocketOutboundWriter) async {
+    func writeLoop(_ outbound: WebSocketOutboundWriter) async {
         let latency = self.metrics.deliveryLatency
         do {
             while let item = await self.control.nextFrame() {
                 switch item {
                 case .direct(let message):
                     try await self.write(message, to: outbound)
-                case .session(let frame):
-                    try await self.write(frame.message, to: outbound)
+                case .session(let frame, let namespace):
+                    try await self.write(frame.message, namespace: namespace, to: outbound)
                     latency.recordNanoseconds((ContinuousClock.now - frame.enqueuedAt).nanoseconds)
                     frame.deliveredCounter?.increment()
                 case .finish:
@@ -333,14 +367,20 @@ final class RelayConnection: Sendable {
         }
     }
 
-    private func write(_ message: OutboundMessage, to outbound: WebSocketOutboundWriter) async throws {
+    func write(_ message: OutboundMessage, namespace: String = "", to outbound: WebSocketOutboundWriter) async throws {
         self.control.writeStarted()
         defer { self.control.writeFinished() }
-        let opcode: WebSocketOpcode = message.kind == .text ? .text : .binary
-        try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: opcode, data: message.bytes)))
+        if self.isSocketIO {
+            for frame in message.forms.socketIO(of: message, namespace: namespace.isEmpty ? "/" : namespace) {
+                try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: frame.isText ? .text : .binary, data: frame.bytes)))
+            }
+        } else {
+            let opcode: WebSocketOpcode = message.kind == .text ? .text : .binary
+            try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: opcode, data: message.bytes)))
+        }
     }
 
-    private func sendClose(_ outbound: WebSocketOutboundWriter) async throws {
+    func sendClose(_ outbound: WebSocketOutboundWriter) async throws {
         let reason = self.control.closeReason ?? CloseReason(self.state.isDraining ? .goingAway : .normal, self.state.isDraining ? "server shutting down" : "resumed on another connection")
         self.metrics.closed(reason.code)
         self.watch.withLock { $0.closeRequestedAt = .now }
@@ -349,15 +389,18 @@ final class RelayConnection: Sendable {
 
     // MARK: Watchdog
 
-    private func watchdog() async {
+    func watchdog() async {
         let writeTimeout = Duration.seconds(self.limits.writeTimeout)
         let closeTimeout = Duration.seconds(self.settings.server.closeTimeout) + .seconds(1)
+        let socketIO = self.endpoint.settings.socketio
+        let tick = self.isSocketIO ? Duration.milliseconds(max(10, min(250, socketIO.pingInterval / 4, socketIO.pingTimeout / 4))) : .milliseconds(250)
         while !Task.isCancelled {
-            try? await Task.sleep(for: .milliseconds(250))
+            try? await Task.sleep(for: tick)
             let now = ContinuousClock.now
             let watch = self.watch.withLock { $0 }
+            if self.isSocketIO { self.engineIOHeartbeat(watch, now: now, settings: socketIO) }
             if let deadline = watch.authDeadline, now >= deadline {
-                self.control.requestClose(CloseReason(.policyViolation, "authentication timed out"))
+                self.control.requestClose(CloseReason(.policyViolation, self.isSocketIO ? "no namespace connected in time" : "authentication timed out"))
                 self.watch.withLock { $0.authDeadline = nil }
             }
             if let expiry = watch.tokenExpiry, Date().timeIntervalSince1970 > expiry {
@@ -380,18 +423,30 @@ final class RelayConnection: Sendable {
     // MARK: Reader
 
     /// Reads and discards frames until the peer answers the close (refused connections).
-    private func drain(_ inbound: WebSocketInboundStream) async {
+    func drain(_ inbound: WebSocketInboundStream) async {
         do {
             for try await _ in inbound {}
         } catch {}
     }
 
-    private func readLoop(_ inbound: WebSocketInboundStream) async {
-        var assembler = MessageAssembler(maxSize: self.limits.maxMessageBytes)
-        var bucket = TokenBucket(rate: self.limits.messagesPerSecond, capacity: self.limits.burst)
+    /// What the reader keeps between messages.
+    struct ReaderState {
+        var bucket: TokenBucket
         var routeBuckets: [String: TokenBucket] = [:]
         var lastRateNotice: ContinuousClock.Instant?
-        var routing = (table: self.table, endpoint: self.endpoint)
+        var table: RouteTable
+        var endpoint: CompiledEndpoint
+        /// A Socket.IO binary packet waiting for its attachments.
+        var pendingBinary: (packet: SocketIOPacket, attachments: [ByteBuffer])?
+    }
+
+    func readLoop(_ inbound: WebSocketInboundStream) async {
+        var assembler = MessageAssembler(maxSize: self.limits.maxMessageBytes)
+        var reader = ReaderState(
+            bucket: TokenBucket(rate: self.limits.messagesPerSecond, capacity: self.limits.burst),
+            table: self.table,
+            endpoint: self.endpoint
+        )
         do {
             for try await frame in inbound {
                 guard self.control.closeReason == nil else { continue }
@@ -405,17 +460,22 @@ final class RelayConnection: Sendable {
                         self.control.requestClose(CloseReason(.invalidPayload, "text frame is not valid UTF-8"))
                         continue
                     }
-                    guard bucket.take() else {
-                        self.rateLimited(ref: nil, lastNotice: &lastRateNotice)
+                    let table = self.state.currentTable
+                    if table !== reader.table {
+                        // A reload swapped the routes: existing connections follow the new table.
+                        reader.table = table
+                        reader.endpoint = table.endpoint(named: self.endpoint.settings.path) ?? reader.endpoint
+                    }
+                    if self.isSocketIO {
+                        await self.handleSocketIO(kind, buffer, reader: &reader)
                         continue
                     }
-                    let table = self.state.currentTable
-                    if table !== routing.table {
-                        // A reload swapped the routes: existing connections follow the new table.
-                        routing = (table, table.endpoint(named: self.endpoint.settings.path) ?? routing.endpoint)
+                    guard reader.bucket.take() else {
+                        self.rateLimited(ref: nil, session: self.session, lastNotice: &reader.lastRateNotice)
+                        continue
                     }
-                    if case .rateLimited(let type) = await self.handle(kind, buffer, endpoint: routing.endpoint, routeBuckets: &routeBuckets) {
-                        self.rateLimited(ref: type, lastNotice: &lastRateNotice)
+                    if case .rateLimited(let type) = await self.handle(kind, buffer, reader: &reader) {
+                        self.rateLimited(ref: type, session: self.session, lastNotice: &reader.lastRateNotice)
                     }
                 }
             }
@@ -425,10 +485,10 @@ final class RelayConnection: Sendable {
     }
 
     /// Counts a rejected message; answers `rate_limited` at most once a second.
-    private func rateLimited(ref: String?, lastNotice: inout ContinuousClock.Instant?) {
+    func rateLimited(ref: String?, session: ClientSession?, lastNotice: inout ContinuousClock.Instant?) {
         self.metrics.error(.rateLimited)
         let now = ContinuousClock.now
-        if lastNotice.map({ now - $0 >= .seconds(1) }) ?? true, let session = self.session {
+        if lastNotice.map({ now - $0 >= .seconds(1) }) ?? true, let session {
             lastNotice = now
             self.reply(session, .error(RelayError(.rateLimited, "too many messages"), ref: ref))
         } else {
@@ -436,29 +496,25 @@ final class RelayConnection: Sendable {
         }
     }
 
-    private enum Outcome {
+    enum Outcome {
         case done
         case rateLimited(String)
     }
 
-    private func reply(_ session: ClientSession, _ message: OutboundMessage) {
+    func reply(_ session: ClientSession, _ message: OutboundMessage) {
         _ = self.state.runtime.hub.deliver(message, to: session, policy: .close, counter: self.metrics.kernelMessagesOut)
     }
 
-    private func replyError(_ error: RelayError, ref: String?) {
+    func replyError(_ error: RelayError, ref: String?, session: ClientSession? = nil) {
         self.metrics.error(error.code)
-        guard let session = self.session else { return }
+        guard let session = session ?? self.session else { return }
         self.reply(session, .error(error, ref: ref))
     }
 
     @discardableResult
-    private func handle(
-        _ kind: RelayMessage.Kind,
-        _ buffer: ByteBuffer,
-        endpoint: CompiledEndpoint,
-        routeBuckets: inout [String: TokenBucket]
-    ) async -> Outcome {
-        if kind == .binary, !endpoint.acceptsBinary {
+    /// A `json` codec frame.
+    func handle(_ kind: RelayMessage.Kind, _ buffer: ByteBuffer, reader: inout ReaderState) async -> Outcome {
+        if kind == .binary, !reader.endpoint.acceptsBinary {
             self.control.requestClose(CloseReason(.unsupportedData, "this endpoint takes no binary frames"))
             return .done
         }
@@ -470,56 +526,64 @@ final class RelayConnection: Sendable {
         switch decoded {
         case .error(let error, let ref):
             self.replyError(error, ref: ref)
+            return .done
         case .message(let type, let body, let payload):
             if kind == .text, await self.handleKernelMessage(type, body, session: session) { return .done }
-            guard let route = endpoint.route(for: type), kind == .text || route.settings.binary else {
-                self.replyError(RelayError(.unknownType, "no route for type '\(type)'"), ref: type)
-                return .done
-            }
-            if let limit = route.settings.maxMessageBytes, buffer.readableBytes > limit {
-                self.replyError(RelayError(.tooLarge, "'\(type)' messages are limited to \(limit) bytes"), ref: type)
-                return .done
-            }
-            if !route.settings.requireClaims.isEmpty {
-                if session.info.userId == nil, session.info.claims.isEmpty {
-                    self.replyError(RelayError(.unauthenticated, "'\(type)' requires an authenticated client"), ref: type)
-                    return .done
-                }
-                guard route.admits(session.info.claims) else {
-                    self.replyError(RelayError(.forbidden, "'\(type)' requires claims this client does not have"), ref: type)
-                    return .done
-                }
-            }
-            if let rate = route.settings.messagesPerSecond {
-                let capacity = route.settings.burst ?? max(1, Int(rate))
-                var routeBucket = routeBuckets[route.label] ?? TokenBucket(rate: rate, capacity: capacity)
-                let allowed = routeBucket.take()
-                routeBuckets[route.label] = routeBucket
-                guard allowed else { return .rateLimited(type) }
-            }
-            route.inboundCounter.increment()
             let message = RelayMessage(type: type, body: body, raw: buffer, kind: kind, payload: payload, sender: session.info)
-            var context = self.state.runtime.context(
-                instance: route.instance.name,
-                client: session.info,
-                route: route,
-                logger: self.sessionLogger(session).with("relay.message.type", type)
-            )
-            context.messageType = type
-            do {
-                try await route.instance.plugin.handle(message, context: context)
-            } catch let error as RelayError {
-                self.replyError(error, ref: type)
-            } catch {
-                self.logger.warning("plugin failed", metadata: ["relay.plugin": "\(route.instance.name)", "error.type": "\(error)"])
-                self.control.requestClose(CloseReason(.internalError, "internal error"))
+            return await self.dispatch(message, session: session, reader: &reader)
+        }
+    }
+
+    /// Routes a decoded message to its plugin: route lookup, size and claim checks, the route's
+    /// rate, then the plugin, in the order the connection sent them.
+    func dispatch(_ message: RelayMessage, session: ClientSession, reader: inout ReaderState) async -> Outcome {
+        let type = message.type
+        guard let route = reader.endpoint.route(for: type), message.kind == .text || route.settings.binary else {
+            self.replyError(RelayError(.unknownType, "no route for type '\(type)'"), ref: type, session: session)
+            return .done
+        }
+        if let limit = route.settings.maxMessageBytes, message.raw.readableBytes > limit {
+            self.replyError(RelayError(.tooLarge, "'\(type)' messages are limited to \(limit) bytes"), ref: type, session: session)
+            return .done
+        }
+        if !route.settings.requireClaims.isEmpty {
+            if session.info.userId == nil, session.info.claims.isEmpty {
+                self.replyError(RelayError(.unauthenticated, "'\(type)' requires an authenticated client"), ref: type, session: session)
+                return .done
             }
+            guard route.admits(session.info.claims) else {
+                self.replyError(RelayError(.forbidden, "'\(type)' requires claims this client does not have"), ref: type, session: session)
+                return .done
+            }
+        }
+        if let rate = route.settings.messagesPerSecond {
+            let capacity = route.settings.burst ?? max(1, Int(rate))
+            var routeBucket = reader.routeBuckets[route.label] ?? TokenBucket(rate: rate, capacity: capacity)
+            let allowed = routeBucket.take()
+            reader.routeBuckets[route.label] = routeBucket
+            guard allowed else { return .rateLimited(type) }
+        }
+        route.inboundCounter.increment()
+        var context = self.state.runtime.context(
+            instance: route.instance.name,
+            client: session.info,
+            route: route,
+            logger: self.sessionLogger(session).with("relay.message.type", type)
+        )
+        context.messageType = type
+        do {
+            try await route.instance.plugin.handle(message, context: context)
+        } catch let error as RelayError {
+            self.replyError(error, ref: type, session: session)
+        } catch {
+            self.logger.warning("plugin failed", metadata: ["relay.plugin": "\(route.instance.name)", "error.type": "\(error)"])
+            self.control.requestClose(CloseReason(.internalError, "internal error"))
         }
         return .done
     }
 
     /// The kernel's own message types; returns whether `type` was one of them.
-    private func handleKernelMessage(_ type: String, _ body: [String: JSONValue], session: ClientSession) async -> Bool {
+    func handleKernelMessage(_ type: String, _ body: [String: JSONValue], session: ClientSession) async -> Bool {
         switch type {
         case "ping":
             self.metrics.kernelMessageIn()
@@ -544,7 +608,7 @@ final class RelayConnection: Sendable {
     }
 
     /// `{"type":"resume"}` after `connected`: swaps the fresh identity for the resumed one.
-    private func handleResumeMessage(_ body: [String: JSONValue], fresh: ClientSession) async {
+    func handleResumeMessage(_ body: [String: JSONValue], fresh: ClientSession) async {
         guard let token = body["token"]?.stringValue else {
             self.replyError(.invalidField("token", expected: "a string"), ref: "resume")
             return
@@ -569,7 +633,7 @@ final class RelayConnection: Sendable {
     }
 
     /// Before auth only `{"type":"auth","token":…}` is accepted; anything else closes with 1008.
-    private func handleBeforeAuth(_ decoded: InboundDecoder.Result) async {
+    func handleBeforeAuth(_ decoded: InboundDecoder.Result) async {
         guard case .message(let type, let body, _) = decoded, type == "auth", let token = body["token"]?.stringValue else {
             self.control.requestClose(CloseReason(.policyViolation, "authentication required"))
             return

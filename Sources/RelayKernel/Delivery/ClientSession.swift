@@ -81,7 +81,7 @@ final class ClientSession: Sendable {
             enqueuedAt: .now,
             deliveredCounter: counter
         )
-        let size = message.bytes.readableBytes
+        let size = message.size
         let (result, control) = self.state.withLock { state -> (EnqueueResult, ConnectionControl?) in
             if state.phase == .gone { return (.gone, nil) }
             let attached = state.phase == .attached
@@ -95,7 +95,7 @@ final class ClientSession: Sendable {
                             return (.dropped, nil)
                         }
                         let removed = state.pending.remove(at: index)
-                        state.pendingBytes -= removed.message.bytes.readableBytes
+                        state.pendingBytes -= removed.message.size
                     }
                     state.pending.append(frame)
                     state.pendingBytes += size
@@ -130,17 +130,17 @@ final class ClientSession: Sendable {
         self.state.withLock { state in
             guard state.generation == generation, state.phase == .attached else { return .superseded }
             guard var frame = state.pending.popFirst() else { return .empty }
-            state.pendingBytes -= frame.message.bytes.readableBytes
+            state.pendingBytes -= frame.message.size
             if frame.sequence == nil {
                 state.lastSequence += 1
                 frame.sequence = state.lastSequence
                 guard self.bounds.replayMessages > 0 else { return .frame(frame) }
                 state.replay.append(frame)
-                state.replayBytes += frame.message.bytes.readableBytes
+                state.replayBytes += frame.message.size
                 while state.replay.count > self.bounds.replayMessages || state.replayBytes > self.bounds.queueBytes,
                     let dropped = state.replay.popFirst()
                 {
-                    state.replayBytes -= dropped.message.bytes.readableBytes
+                    state.replayBytes -= dropped.message.size
                 }
             }
             return .frame(frame)
@@ -174,10 +174,10 @@ final class ClientSession: Sendable {
             if lastSeen < state.lastSequence, missed.first?.sequence != lastSeen + 1 { return nil }
             // Frames put back by an earlier resume are in the replay log too.
             state.pending.removeAll { $0.sequence != nil }
-            state.pendingBytes = state.pending.reduce(0) { $0 + $1.message.bytes.readableBytes }
+            state.pendingBytes = state.pending.reduce(0) { $0 + $1.message.size }
             for frame in missed.reversed() {
                 state.pending.prepend(frame)
-                state.pendingBytes += frame.message.bytes.readableBytes
+                state.pendingBytes += frame.message.size
             }
             let previous = state.control
             state.phase = .attached

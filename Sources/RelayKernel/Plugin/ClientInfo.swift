@@ -14,6 +14,10 @@ public struct ClientInfo: Sendable, Hashable {
     public let codec: String
     /// The peer address, when known.
     public let remoteAddress: String?
+    /// The Socket.IO namespace, for `socketio` clients.
+    public let namespace: String?
+    /// The Socket.IO CONNECT payload (`auth`), for `socketio` clients.
+    public let handshake: [String: JSONValue]
 
     /// Creates client info (kernel and test harnesses).
     public init(
@@ -23,7 +27,9 @@ public struct ClientInfo: Sendable, Hashable {
         endpoint: String,
         parameters: [String: String],
         codec: String = "json",
-        remoteAddress: String? = nil
+        remoteAddress: String? = nil,
+        namespace: String? = nil,
+        handshake: [String: JSONValue] = [:]
     ) {
         self.id = id
         self.userId = userId
@@ -32,5 +38,7 @@ public struct ClientInfo: Sendable, Hashable {
         self.parameters = parameters
         self.codec = codec
         self.remoteAddress = remoteAddress
+        self.namespace = namespace
+        self.handshake = handshake
     }
 }

@@ -1,24 +1,67 @@
 public import NIOCore
+import Synchronization
 
-/// A message ready to send: encoded once, shared by every recipient without copying.
+/// A message ready to send: encoded once per wire form (`json`, Socket.IO per namespace) and
+/// shared by every recipient of that form without copying.
 public struct OutboundMessage: Sendable {
-    /// Text or binary frame.
-    public let kind: RelayMessage.Kind
-    /// The frame's bytes.
-    public let bytes: ByteBuffer
-    /// The message type (for metrics and drop reports).
-    public let type: String
-
-    /// Wraps already encoded bytes.
-    public init(kind: RelayMessage.Kind, bytes: ByteBuffer, type: String) {
-        self.kind = kind
-        self.bytes = bytes
-        self.type = type
+    /// What the message is made of; every wire form is derived from it by splicing bytes.
+    enum Content: Sendable {
+        /// A JSON object text that includes `"type"` (the `json` codec's form).
+        case object(ByteBuffer)
+        /// An event with raw JSON arguments and binary attachments (what Socket.IO clients send).
+        case event(arguments: [ByteBuffer], attachments: [ByteBuffer])
+        /// The answer to a Socket.IO acknowledgement request.
+        case ack(id: Int, arguments: [ByteBuffer], attachments: [ByteBuffer])
+        /// A binary frame: header length, JSON header, payload.
+        case binary(ByteBuffer)
+        /// A protocol frame sent as is on one connection (Engine.IO packets).
+        case raw(ByteBuffer)
     }
 
-    /// The received message, forwarded byte for byte.
+    /// The message type.
+    public let type: String
+    let content: Content
+    let forms: WireForms
+
+    init(type: String, content: Content) {
+        self.type = type
+        self.content = content
+        self.forms = WireForms()
+    }
+
+    /// Wraps an already encoded JSON object text (with `"type"`) or a binary frame.
+    public init(kind: RelayMessage.Kind, bytes: ByteBuffer, type: String) {
+        self.init(type: type, content: kind == .text ? .object(bytes) : .binary(bytes))
+    }
+
+    /// The received message, forwarded byte for byte to clients of the same codec.
     public init(forwarding message: RelayMessage) {
-        self.init(kind: message.kind, bytes: message.raw, type: message.type)
+        switch message.kind {
+        case .binary:
+            self.init(type: message.type, content: .binary(message.raw))
+        case .text where message.isEvent:
+            self.init(type: message.type, content: .event(arguments: message.arguments, attachments: message.attachments))
+        case .text:
+            self.init(type: message.type, content: .object(message.raw))
+        }
+    }
+
+    /// Text or binary, in the `json` codec's form.
+    public var kind: RelayMessage.Kind {
+        if case .binary = self.content { return .binary }
+        return .text
+    }
+
+    /// The bytes of the `json` codec's form.
+    public var bytes: ByteBuffer { self.forms.json(of: self) }
+
+    /// Bytes counted against queue bounds.
+    var size: Int {
+        switch self.content {
+        case .object(let buffer), .binary(let buffer), .raw(let buffer): buffer.readableBytes
+        case .event(let arguments, let attachments), .ack(_, let arguments, let attachments):
+            arguments.reduce(self.type.utf8.count + 16) { $0 + $1.readableBytes + 1 } + attachments.reduce(0) { $0 + $1.readableBytes }
+        }
     }
 
     /// A JSON text message `{"type":…, fields…}` with the fields in the order given.
@@ -34,7 +77,7 @@ public struct OutboundMessage: Sendable {
             value.write(into: &buffer)
         }
         buffer.writeInteger(UInt8(ascii: "}"))
-        return OutboundMessage(kind: .text, bytes: buffer, type: type)
+        return OutboundMessage(type: type, content: .object(buffer))
     }
 
     /// A JSON text message `{"type":…, fields…}` from a dictionary (keys sorted after `type`).
@@ -49,7 +92,21 @@ public struct OutboundMessage: Sendable {
             fields[key]!.write(into: &buffer)
         }
         buffer.writeInteger(UInt8(ascii: "}"))
-        return OutboundMessage(kind: .text, bytes: buffer, type: type)
+        return OutboundMessage(type: type, content: .object(buffer))
+    }
+
+    /// An event with several arguments (raw JSON texts) and binary attachments.
+    ///
+    /// Socket.IO clients get `type` as the event name with every argument and attachment; `json`
+    /// clients get `{"type":…, …fields of the first argument}` when it is the only argument and
+    /// an object, else `{"type":…,"args":[…]}` (attachments are not part of the `json` form).
+    public static func event(type: String, arguments: [ByteBuffer], attachments: [ByteBuffer] = []) -> OutboundMessage {
+        OutboundMessage(type: type, content: .event(arguments: arguments, attachments: attachments))
+    }
+
+    /// An event whose arguments are JSON values (encoded once).
+    public static func event(type: String, values: [JSONValue]) -> OutboundMessage {
+        .event(type: type, arguments: values.map(\.encoded))
     }
 
     /// A binary message: big-endian header length, the JSON header, then `payload`.
@@ -61,7 +118,12 @@ public struct OutboundMessage: Sendable {
         buffer.writeInteger(UInt32(headerBuffer.readableBytes))
         buffer.writeImmutableBuffer(headerBuffer)
         buffer.writeImmutableBuffer(payload)
-        return OutboundMessage(kind: .binary, bytes: buffer, type: header["type"]?.stringValue ?? "binary")
+        return OutboundMessage(type: header["type"]?.stringValue ?? "binary", content: .binary(buffer))
+    }
+
+    /// A protocol frame sent as is.
+    static func raw(_ text: String) -> OutboundMessage {
+        OutboundMessage(type: "raw", content: .raw(ByteBuffer(string: text)))
     }
 
     /// The kernel's error message.
@@ -70,5 +132,14 @@ public struct OutboundMessage: Sendable {
             return .json(type: "error", ["code": .string(error.code.rawValue), "message": .string(error.message), "ref": .string(ref)])
         }
         return .json(type: "error", ["code": .string(error.code.rawValue), "message": .string(error.message)])
+    }
+}
+
+extension JSONValue {
+    /// The compact JSON text of this value in a buffer.
+    var encoded: ByteBuffer {
+        var buffer = ByteBuffer()
+        self.write(into: &buffer)
+        return buffer
     }
 }

@@ -1,4 +1,5 @@
 public import Logging
+public import NIOCore
 
 /// What a plugin acts through: delivery by client id and room, the store, timers, auth.
 ///
@@ -34,6 +35,24 @@ public struct PluginContext: Sendable {
     public func reply(_ message: OutboundMessage) {
         guard let client else { return }
         self.send(message, to: client.id)
+    }
+
+    /// Answers a message's acknowledgement request (Socket.IO `emit(…, callback)`) with raw JSON
+    /// arguments and attachments; returns `false` (and sends nothing) when none was asked for.
+    @discardableResult
+    public func acknowledge(_ message: RelayMessage, arguments: [ByteBuffer], attachments: [ByteBuffer] = []) -> Bool {
+        guard let id = message.ackID else { return false }
+        return self.send(OutboundMessage(type: "ack", content: .ack(id: id, arguments: arguments, attachments: attachments)), to: message.sender.id)
+    }
+
+    /// Answers `message` with `response`: as its acknowledgement when the sender asked for one
+    /// (the response object is the single argument), else as a message to the sender.
+    public func respond(to message: RelayMessage, with response: OutboundMessage) {
+        if message.ackID != nil, case .object(let object) = response.content {
+            self.acknowledge(message, arguments: [object])
+        } else {
+            self.send(response, to: message.sender.id)
+        }
     }
 
     /// Sends `message` to every member of `room` (except `excluded`); encoded once, shared by all.

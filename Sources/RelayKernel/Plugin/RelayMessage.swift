@@ -22,15 +22,39 @@ public struct RelayMessage: Sendable {
     public let payload: ByteBuffer?
     /// The sender.
     public let sender: ClientInfo
+    /// Every argument as the JSON text that arrived (Socket.IO events may carry several; a
+    /// `json` message has one: the whole object).
+    public let arguments: [ByteBuffer]
+    /// Binary attachments (Socket.IO binary events).
+    public let attachments: [ByteBuffer]
+    /// The acknowledgement id when the sender asked for one (Socket.IO); answer with
+    /// ``PluginContext/acknowledge(_:arguments:attachments:)`` or ``PluginContext/respond(to:with:)``.
+    public let ackID: Int?
+    /// Whether the message arrived as an event with arguments (Socket.IO) rather than one object.
+    let isEvent: Bool
 
     /// Creates a message (kernel and test harnesses).
-    public init(type: String, body: [String: JSONValue], raw: ByteBuffer, kind: Kind, payload: ByteBuffer? = nil, sender: ClientInfo) {
+    public init(
+        type: String,
+        body: [String: JSONValue],
+        raw: ByteBuffer,
+        kind: Kind,
+        payload: ByteBuffer? = nil,
+        sender: ClientInfo,
+        arguments: [ByteBuffer]? = nil,
+        attachments: [ByteBuffer] = [],
+        ackID: Int? = nil
+    ) {
         self.type = type
         self.body = body
         self.raw = raw
         self.kind = kind
         self.payload = payload
         self.sender = sender
+        self.isEvent = arguments != nil
+        self.arguments = arguments ?? [raw]
+        self.attachments = attachments
+        self.ackID = ackID
     }
 
     /// The body member `field`, or `nil`.

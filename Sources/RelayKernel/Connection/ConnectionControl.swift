@@ -17,9 +17,16 @@ final class ConnectionControl: Sendable {
         var direct = Deque<OutboundMessage>()
         var waiter: CheckedContinuation<Void, Never>?
         var wakePending = false
-        var session: ClientSession?
-        var generation = 0
+        var attachments: [Attachment] = []
+        var nextAttachment = 0
         var writeStartedAt: ContinuousClock.Instant?
+    }
+
+    /// A session this connection writes for, and its namespace (Socket.IO; `""` for `json`).
+    struct Attachment {
+        let session: ClientSession
+        let generation: Int
+        let namespace: String
     }
 
     let channel: any Channel
@@ -35,17 +42,20 @@ final class ConnectionControl: Sendable {
         self.wake()
     }
 
-    /// Attaches the writer to `session` from now on.
-    func attach(_ session: ClientSession, generation: Int) {
-        self.state.withLock {
-            $0.session = session
-            $0.generation = generation
+    /// Attaches the writer to `session` (in `namespace`) from now on, replacing any attachment
+    /// for the same namespace.
+    func attach(_ session: ClientSession, generation: Int, namespace: String = "") {
+        self.state.withLock { state in
+            state.attachments.removeAll { $0.namespace == namespace }
+            state.attachments.append(Attachment(session: session, generation: generation, namespace: namespace))
         }
         self.wake()
     }
 
-    /// The session attached to this connection.
-    var session: ClientSession? { self.state.withLock { $0.session } }
+    /// Stops writing for the session of `namespace`.
+    func detach(namespace: String) {
+        self.state.withLock { $0.attachments.removeAll { $0.namespace == namespace } }
+    }
 
     /// Asks the writer to send a close frame with `reason` and stop; the first reason wins.
     func requestClose(_ reason: CloseReason) {
@@ -110,22 +120,30 @@ final class ConnectionControl: Sendable {
 
     enum WriterItem {
         case direct(OutboundMessage)
-        case session(QueuedFrame)
+        case session(QueuedFrame, namespace: String)
         case finish
     }
 
     private func poll() -> WriterItem? {
-        let (phase, direct, session, generation) = self.state.withLock { state in
-            (state.phase, state.direct.popFirst(), state.session, state.generation)
+        let (phase, direct, attachments, start) = self.state.withLock { state in
+            let start = state.nextAttachment
+            state.nextAttachment &+= 1
+            return (state.phase, state.direct.popFirst(), state.attachments, start)
         }
         if case .closing = phase { return .finish }
         if let direct { return .direct(direct) }
-        guard let session else { return nil }
-        switch session.popForWriter(generation: generation) {
-        case .frame(let frame): return .session(frame)
-        case .superseded: return .finish
-        case .empty: return phase == .draining ? .finish : nil
+        // Take turns between the sessions of a multiplexed (Socket.IO) connection.
+        var superseded = 0
+        for offset in 0..<attachments.count {
+            let attachment = attachments[(start + offset) % attachments.count]
+            switch attachment.session.popForWriter(generation: attachment.generation) {
+            case .frame(let frame): return .session(frame, namespace: attachment.namespace)
+            case .superseded: superseded += 1
+            case .empty: continue
+            }
         }
+        if superseded > 0, superseded == attachments.count { return .finish }
+        return phase == .draining ? .finish : nil
     }
 
     /// Marks the start of a socket write (for the stalled-writer watchdog).
