@@ -19,6 +19,11 @@ struct PluginHTTPDispatcher: RouterMiddleware {
             guard let parameters = route.path.match(request.uri.path) else { continue }
             return await self.serve(request, context: context, instance: instance, route: route, parameters: parameters)
         }
+        if let (endpoint, _) = table.endpoint(forPath: request.uri.path), endpoint.settings.codec == "socketio" {
+            // Engine.IO's HTTP long-polling transport is not served: clients must use `transports: ['websocket']`.
+            self.state.metrics.error(.invalidMessage)
+            return Self.response(.error(RelayError(.invalidMessage, "only the websocket transport is supported")))
+        }
         return try await next(request, context)
     }
 
