@@ -217,7 +217,7 @@ struct RouteFileTests {
             """)
         #expect(issues.count == 1)
         #expect(issues.first?.path == "plugins.chat.plugin")
-        #expect(issues.first?.message == #"unknown plugin "nosuch" (known: pubsub)"#)
+        #expect(issues.first?.message == #"unknown plugin "nosuch" (known: \#(Self.registry.names.joined(separator: ", ")))"#)
         #expect(issues.first?.line == 3)
         #expect(issues.first?.column == 13)
     }
@@ -364,7 +364,7 @@ struct RouteFileTests {
         #expect(issues[0].message == "must be 0...65535")
         #expect(issues[3].message == "'localhost' is not an origin pattern (scheme://host[:port])")
         #expect(issues[4].message == "must start with '/'")
-        #expect(issues[5].message == #"unknown codec "msgpack" (known: json)"#)
+        #expect(issues[5].message == #"unknown codec "msgpack" (known: \#(RouteFile.codecs.joined(separator: ", ")))"#)
         #expect(issues[6].message == "must be one of none, optional, required")
     }
 
