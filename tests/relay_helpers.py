@@ -766,6 +766,34 @@ class RelayServer:
         finally:
             conn.close()
 
+    def http_request(self, method: str, path: str, body: Any = None,
+                     headers: dict[str, str] | None = None,
+                     timeout: float = 5.0) -> tuple[int, dict[str, str], bytes]:
+        """Any HTTP request; a ``body`` that is not bytes/str is sent as JSON."""
+        hdrs = dict(headers or {})
+        data: bytes | None = None
+        if isinstance(body, (bytes, str)):
+            data = body.encode() if isinstance(body, str) else body
+        elif body is not None:
+            data = json_text(body).encode()
+            hdrs.setdefault("Content-Type", "application/json")
+        conn = http.client.HTTPConnection(HOST, self.port, timeout=timeout)
+        try:
+            conn.request(method, path, body=data, headers=hdrs)
+            resp = conn.getresponse()
+            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+        finally:
+            conn.close()
+
+    def http_json(self, method: str, path: str, body: Any = None, token: str | None = None,
+                  headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        """``http_request`` with an optional bearer token; returns (status, parsed JSON body)."""
+        hdrs = dict(headers or {})
+        if token is not None:
+            hdrs["Authorization"] = f"Bearer {token}"
+        status, _, raw = self.http_request(method, path, body, hdrs)
+        return status, (json.loads(raw) if raw else None)
+
     def metrics(self) -> Metrics:
         status, _, body = self.http_get("/metrics")
         assert status == 200, f"/metrics answered {status}"
