@@ -801,6 +801,34 @@ def test_messages_sent_before_the_phone_joins_are_held_and_delivered_in_order(ca
     assert phone.expect("cam-ice")["payload"] == {"candidate": "late"}
 
 
+def test_join_in_the_middle_of_a_stream_keeps_every_message_in_order(cam):
+    # held messages and live ones must not overtake each other around the join
+    for phone_kind in ("websocket", "rest"):
+        total = 50
+        desktop = cam.connect("/ws")
+        code = ws_create(desktop)["code"]
+        sender = Sender(lambda n: desktop.send_json({"type": "cam-ice", "code": code, "payload": n}), total, 0.003)
+        sender.start()
+        time.sleep(0.05)
+        if phone_kind == "websocket":
+            phone = cam.connect("/ws")
+            phone.send_json({"type": "cam-join", "code": code})
+            phone.expect("cam-paired")
+            got = [phone.expect("cam-ice", timeout=5)["payload"] for _ in range(total)]
+        else:
+            _, joined = rest_join(cam, code)
+            got, after = [], 0
+            while len(got) < total:
+                status, body = rest_poll(cam, code, joined["token"], "phone", after=after, wait=2)
+                assert status == 200 and body["messages"], body
+                assert [m["seq"] for m in body["messages"]] == list(range(after + 1, after + 1 + len(body["messages"])))
+                got += [m["payload"] for m in body["messages"]]
+                after = body["messages"][-1]["seq"]
+        sender.finish()
+        assert got == list(range(total)), (phone_kind, got)
+        desktop.expect("cam-peer-joined")  # and no error: nothing was refused
+
+
 def test_held_messages_wait_in_a_rest_phones_mailbox(cam):
     created = rest_create(cam)
     code = created["code"]

@@ -169,22 +169,32 @@ final class PairingDirectory: Sendable {
     ) async throws {
         let size = JSONValue.object(body).estimatedSize
         try await self.locks.withLock(code) {
-            guard let (pairing, _) = try await self.loadLive(code, context: context) else { throw Self.notFound(code) }
-            guard let side = pairing.side(of: sender) else {
-                throw RelayError(.forbidden, "not a side of pairing '\(code)'")
-            }
-            if let claimedSide, claimedSide != side {
-                throw RelayError(.forbidden, "this token is the \(side.rawValue) side of '\(code)', not the \(claimedSide.rawValue)")
-            }
-            if let peer = pairing.peer(side.other) {
-                try await self.deliver(body, size: size, forwarding: forwarding, to: peer, code: code, context: context)
-                await self.touch(pairing, context: context)
-            } else {
+            for _ in 0..<16 {
+                guard let (pairing, _) = try await self.loadLive(code, context: context) else { throw Self.notFound(code) }
+                guard let side = pairing.side(of: sender) else {
+                    throw RelayError(.forbidden, "not a side of pairing '\(code)'")
+                }
+                if let claimedSide, claimedSide != side {
+                    throw RelayError(.forbidden, "this token is the \(side.rawValue) side of '\(code)', not the \(claimedSide.rawValue)")
+                }
+                if let peer = pairing.peer(side.other) {
+                    try await self.deliver(body, size: size, forwarding: forwarding, to: peer, code: code, context: context)
+                    await self.touch(pairing, context: context)
+                    return
+                }
                 let limits = (self.configuration.holdMessages, self.configuration.holdBytes)
+                var joinedMeanwhile = false
                 _ = try await self.update(code, context: context) { pairing throws(RelayError) in
+                    // Joined since the read (only another node can do that): deliver it instead.
+                    guard !pairing.isPaired else {
+                        joinedMeanwhile = true
+                        return
+                    }
                     try pairing.hold(.object(body), size: size, maxMessages: limits.0, maxBytes: limits.1)
                 }
+                if !joinedMeanwhile { return }
             }
+            throw RelayError(.conflict, "pairing '\(code)' is changing too fast; try again")
         }
     }
 
