@@ -771,13 +771,19 @@ def test_restart_keeps_streams_and_alert_history(relay, tmp_path):
     send_alerts(first, stream, 5)
     status, before = first.http_json("GET", f"/api/alerts?streamId={stream}", token=alice)
     assert len(before["alerts"]) == 5
-    first.stop()
+    phone = connect_auth(first, "alice")
+    send_register(phone, stream)
+    assert status_of(first, alice, stream)["status"] == "online"
+    first.signal(15)  # SIGTERM: clients are closed with 1001, so the phone leaves cleanly
+    assert phone.expect_close() == 1001
+    assert first.wait_exit(10) == 0
     assert store.exists()
 
     second = relay(ml_config(store))
     status, after = second.http_json("GET", f"/api/alerts?streamId={stream}", token=alice)
     assert status == 200 and after == before
-    assert status_of(second, alice, stream)["deviceName"] == "Camera 1"
+    listed = status_of(second, alice, stream)
+    assert listed["deviceName"] == "Camera 1" and listed["status"] == "offline", listed
     # and it keeps going where it left off
     send_alerts(second, stream, 1, start=5)
     status, page = second.http_json("GET", f"/api/alerts?streamId={stream}&limit=2", token=alice)
