@@ -1,3 +1,5 @@
+import RelayKernel
+
 /// Settings of a `camera-pairing` instance (`plugins.<name>.config`).
 ///
 /// Durations are seconds (fractions allowed). Unknown keys are errors, so a typo is caught by
@@ -37,14 +39,7 @@ public struct CameraPairingConfiguration: Decodable, Sendable {
     public init() {}
 
     public init(from decoder: any Decoder) throws {
-        let any = try decoder.container(keyedBy: AnyKey.self)
-        for key in any.allKeys where CodingKeys(rawValue: key.stringValue) == nil {
-            throw DecodingError.dataCorruptedError(
-                forKey: key,
-                in: any,
-                debugDescription: "unknown key '\(key.stringValue)' (known: \(CodingKeys.allCases.map(\.rawValue).joined(separator: ", ")))"
-            )
-        }
+        try decoder.rejectUnknownKeys(CodingKeys.self)
         let container = try decoder.container(keyedBy: CodingKeys.self)
         func read<T: Decodable>(_ key: CodingKeys, _ current: T) throws -> T {
             try container.decodeIfPresent(T.self, forKey: key) ?? current
@@ -81,13 +76,6 @@ public struct CameraPairingConfiguration: Decodable, Sendable {
             .restPrefix,
             "must start with '/', not end with '/', and have no ':' segments"
         )
-    }
-
-    private struct AnyKey: CodingKey {
-        let stringValue: String
-        let intValue: Int? = nil
-        init?(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { nil }
     }
 
     /// Milliseconds in `seconds`.

@@ -1,5 +1,5 @@
 import DequeModule
-public import NIOCore
+import NIOCore
 import Synchronization
 
 /// The live side of one WebSocket connection, shared between its reader, its writer and the

@@ -27,7 +27,8 @@ final class InboundFrameGuard: ChannelInboundHandler, RemovableChannelHandler {
             var payload = context.channel.allocator.buffer(capacity: 2)
             payload.writeInteger(UInt16(CloseCode.protocolError.rawValue))
             let close = WebSocketFrame(fin: true, opcode: .connectionClose, data: payload)
-            context.writeAndFlush(self.wrapOutboundOut(close)).whenComplete { _ in context.close(promise: nil) }
+            let channel = context.channel
+            context.writeAndFlush(self.wrapOutboundOut(close)).whenComplete { _ in channel.close(promise: nil) }
             return
         }
         if frame.opcode == .connectionClose {

@@ -67,8 +67,9 @@ final class UpgradeGate: ChannelDuplexHandler, RemovableChannelHandler {
         self.rejecting = true
         let headers = HTTPHeaders([("content-length", "0"), ("connection", "close")])
         context.write(self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        let channel = context.channel
         context.writeAndFlush(self.wrapOutboundOut(.end(nil))).whenComplete { _ in
-            context.close(promise: nil)
+            channel.close(promise: nil)
         }
     }
 

@@ -5,7 +5,7 @@ extension JSONValue {
     public func write(into buffer: inout ByteBuffer) {
         switch self {
         case .null: buffer.writeStaticString("null")
-        case .bool(let value): value ? buffer.writeStaticString("true") : buffer.writeStaticString("false")
+        case .bool(let value): buffer.writeStaticString(value ? "true" : "false")
         case .int(let value): buffer.writeString(String(value))
         case .double(let value):
             if value.isFinite {

@@ -1,5 +1,3 @@
-public import NIOCore
-
 /// A JSON value: what plugins read from messages and build replies from.
 ///
 /// Objects keep their keys in a dictionary; messages that must keep their exact bytes are

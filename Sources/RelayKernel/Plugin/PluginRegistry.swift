@@ -1,4 +1,4 @@
-import Foundation
+import Yams
 
 /// The plugins a relay binary knows, by name. Route files instantiate them.
 public struct PluginRegistry: Sendable {
@@ -21,8 +21,8 @@ public struct PluginRegistry: Sendable {
     public mutating func register<P: RelayPlugin>(_ plugin: P.Type) {
         self.factories[P.name] = Factory(
             decode: { value in
-                let data = try JSONEncoder().encode(value)
-                return try JSONDecoder().decode(P.Configuration.self, from: data)
+                // JSON text is YAML: decoding it with Yams keeps the key path of every error.
+                try YAMLDecoder().decode(P.Configuration.self, from: value.jsonText)
             },
             make: { configuration, setup in
                 guard let configuration = configuration as? P.Configuration else {

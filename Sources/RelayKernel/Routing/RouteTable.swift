@@ -32,6 +32,17 @@ final class RouteTable: Sendable {
                 issues.append(ConfigIssue(path: "plugins.\(settings.name).config", message: "\(error)"))
             }
         }
+        var served: [String: String] = [:]
+        for settings in file.configuration.plugins {
+            for route in instances[settings.name]?.httpRoutes ?? [] {
+                let key = "\(route.method) \(route.path.text)"
+                if let owner = served[key] {
+                    issues.append(ConfigIssue(path: "plugins.\(settings.name)", message: "HTTP route \(key) is already served by plugin instance \"\(owner)\""))
+                } else {
+                    served[key] = settings.name
+                }
+            }
+        }
         guard issues.isEmpty else { throw RelayConfigError(file: file.path, issues: issues) }
         self.instances = instances
         self.endpoints = file.configuration.endpoints.map { endpoint in

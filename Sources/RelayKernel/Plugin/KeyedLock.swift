@@ -2,16 +2,17 @@ import Synchronization
 
 /// Runs async work one at a time per key, in arrival order, inside one process.
 ///
-/// The camera-pairing plugin takes a pairing's lock around every change to it, so a join that
-/// flushes held messages and a signaling message arriving at the same moment cannot overtake
-/// each other. Across nodes the store's compare-and-set keeps the record consistent.
-final class KeyedLock: Sendable {
+/// Plugins take a key's lock around a read-modify-write of shared state (a pairing, a stream),
+/// so two messages arriving at the same moment cannot overtake each other. Across nodes the
+/// store's compare-and-set keeps records consistent.
+public final class KeyedLock: Sendable {
     private let waiters = Mutex<[String: [CheckedContinuation<Void, Never>]]>([:])
 
-    init() {}
+    /// An unlocked set of keys.
+    public init() {}
 
     /// Runs `body` holding the lock for `key`.
-    func withLock<T: Sendable>(_ key: String, _ body: () async throws -> T) async rethrows -> T {
+    public func withLock<T: Sendable>(_ key: String, _ body: () async throws -> T) async rethrows -> T {
         await self.acquire(key)
         defer { self.release(key) }
         return try await body()
