@@ -59,7 +59,13 @@ public struct ChatHistory: Sendable {
     /// Throws ``RelayError`` `conflict` if the room's key kept changing under it.
     public func append(to room: String, from: ClientID, user: String?, text: String, in store: any KeyValueStore) async throws -> Entry {
         let key = Self.key(room)
-        for _ in 0..<Self.maximumAttempts {
+        for attempt in 0..<Self.maximumAttempts {
+            if attempt > 0 {
+                // Lost the race: back off a random while (up to 50 µs · 2^attempt, at most 5 ms)
+                // so that concurrent appenders spread out instead of colliding again.
+                let ceiling = min(50 << min(attempt, 10), 5_000)
+                try await Task.sleep(for: .microseconds(Int.random(in: 0...ceiling)))
+            }
             let current = try await store.get(key)
             let record = current.map { Record($0.value) } ?? Record()
             let entry = Entry(seq: record.seq + 1, from: from, user: user, text: text)

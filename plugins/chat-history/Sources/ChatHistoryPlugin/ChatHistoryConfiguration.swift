@@ -39,9 +39,9 @@ public struct ChatHistoryConfiguration: Decodable, Sendable, Equatable {
     public init(from decoder: any Decoder) throws {
         try Self.rejectUnknownKeys(decoder)
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        self.historySize = try container.decodeIfPresent(Int.self, forKey: .historySize) ?? self.historySize
-        self.maxTextLength = try container.decodeIfPresent(Int.self, forKey: .maxTextLength) ?? self.maxTextLength
-        self.maxRoomLength = try container.decodeIfPresent(Int.self, forKey: .maxRoomLength) ?? self.maxRoomLength
+        self.historySize = try Self.wholeNumber(.historySize, in: container) ?? self.historySize
+        self.maxTextLength = try Self.wholeNumber(.maxTextLength, in: container) ?? self.maxTextLength
+        self.maxRoomLength = try Self.wholeNumber(.maxRoomLength, in: container) ?? self.maxRoomLength
         self.retention = try container.decodeIfPresent(Double.self, forKey: .retention) ?? self.retention
         self.httpPrefix = try container.decodeIfPresent(String.self, forKey: .httpPrefix) ?? self.httpPrefix
         for (key, value) in [(CodingKeys.historySize, self.historySize), (.maxTextLength, self.maxTextLength), (.maxRoomLength, self.maxRoomLength)]
@@ -65,6 +65,16 @@ public struct ChatHistoryConfiguration: Decodable, Sendable, Equatable {
 
     /// The REST route's path template.
     var historyRoute: String { "\(self.httpPrefix)/rooms/:room/history" }
+
+    /// An integer setting. Foundation's `JSONDecoder` reports `2.5` for an `Int` as "not valid
+    /// JSON" without a key path, so the error is rethrown here naming the key.
+    private static func wholeNumber(_ key: CodingKeys, in container: KeyedDecodingContainer<CodingKeys>) throws -> Int? {
+        do {
+            return try container.decodeIfPresent(Int.self, forKey: key)
+        } catch {
+            throw DecodingError.dataCorruptedError(forKey: key, in: container, debugDescription: "must be a whole number")
+        }
+    }
 
     /// A typo in a setting must not silently fall back to its default.
     private static func rejectUnknownKeys(_ decoder: any Decoder) throws {

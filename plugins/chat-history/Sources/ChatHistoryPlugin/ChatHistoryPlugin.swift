@@ -1,3 +1,6 @@
+// `Logging` comes with `RelayKernel` (its `PluginContext.logger` is a swift-log `Logger`); with
+// `MemberImportVisibility` on, calling the logger needs the module imported in this file.
+import Logging
 public import RelayKernel
 
 /// Chat rooms with a bounded message history: `chat.join`, `chat.say`, `chat.leave`.
@@ -81,6 +84,7 @@ public struct ChatHistoryPlugin: RelayPlugin {
             throw RelayError(.tooLarge, "'text' is over \(limit) characters")
         }
         let entry = try await self.history.append(to: room, from: sender.id, user: sender.userId, text: text, in: context.store)
+        context.logger.debug("chat message stored", metadata: ["relay.room.id": "\(room)", "chat.seq": "\(entry.seq)"])
         context.publish(
             .json(
                 type: "chat.message",

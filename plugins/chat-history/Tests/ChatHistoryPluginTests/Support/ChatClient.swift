@@ -1,4 +1,5 @@
 import Logging
+import NIOWebSocket
 import RelayKernel
 import Synchronization
 import Testing
@@ -112,8 +113,11 @@ final class Inbox: Sendable {
     func next(timeout: Duration) async throws -> JSONValue? {
         let deadline = ContinuousClock.now + timeout
         while true {
+            // Not `isEmpty ? (nil, …) : (…)`: `JSONValue` is `ExpressibleByNilLiteral`, so that
+            // `nil` would become `.some(.null)`.
             let (message, finished) = self.state.withLock { state -> (JSONValue?, Bool) in
-                state.messages.isEmpty ? (nil, state.finished) : (state.messages.removeFirst(), false)
+                if state.messages.isEmpty { return (Optional<JSONValue>.none, state.finished) }
+                return (state.messages.removeFirst(), false)
             }
             if let message { return message }
             if finished || ContinuousClock.now >= deadline { return nil }

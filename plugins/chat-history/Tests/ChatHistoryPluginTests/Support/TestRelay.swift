@@ -25,6 +25,9 @@ struct TestRelay: Sendable {
         server:
           host: 127.0.0.1
           drainTimeout: 1
+        limits:
+          # WSClient sends `Origin: ws://127.0.0.1` (scheme and host of the URL, no port).
+          allowedOrigins: ["ws://127.0.0.1"]
         endpoints:
           - path: /ws/chat
             codec: json

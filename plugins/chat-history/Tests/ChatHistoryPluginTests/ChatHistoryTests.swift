@@ -1,0 +1,77 @@
+@testable import ChatHistoryPlugin
+import Foundation
+import RelayKernel
+import Synchronization
+import Testing
+
+/// The history on the kernel's in-memory store, without a server.
+struct ChatHistoryTests {
+    @Test func appendsAreNumberedAndBounded() async throws {
+        let store = MemoryKeyValueStore()
+        let history = ChatHistory(size: 2)
+        for text in ["a", "b", "c"] {
+            _ = try await history.append(to: "lobby", from: ClientID("c1"), user: "u1", text: text, in: store)
+        }
+        let kept = try await history.messages(in: "lobby", from: store)
+        #expect(kept == [ChatHistory.Entry(seq: 2, from: ClientID("c1"), user: "u1", text: "b"), ChatHistory.Entry(seq: 3, from: ClientID("c1"), user: "u1", text: "c")])
+        #expect(try await history.messages(in: "kitchen", from: store).isEmpty)
+        #expect(try await store.keys(withPrefix: "") == ["room:lobby"])
+    }
+
+    @Test func concurrentAppendsNeverLoseOrReuseASequenceNumber() async throws {
+        let store = MemoryKeyValueStore()
+        let history = ChatHistory(size: 10)
+        let sequenceNumbers = try await withThrowingTaskGroup(of: Int.self) { group in
+            for index in 1...200 {
+                group.addTask {
+                    try await history.append(to: "lobby", from: ClientID("c\(index)"), user: nil, text: "t\(index)", in: store).seq
+                }
+            }
+            return try await group.reduce(into: [Int]()) { $0.append($1) }
+        }
+        #expect(sequenceNumbers.sorted() == Array(1...200))
+        #expect(try await history.messages(in: "lobby", from: store).map(\.seq) == Array(191...200))
+    }
+
+    @Test func retentionForgetsAQuietRoom() async throws {
+        let clock = ManualClock()
+        let store = MemoryKeyValueStore(now: { clock.now })
+        let history = ChatHistory(size: 5, ttl: .seconds(60))
+        _ = try await history.append(to: "lobby", from: ClientID("c1"), user: nil, text: "one", in: store)
+        clock.advance(by: .seconds(45))
+        _ = try await history.append(to: "lobby", from: ClientID("c1"), user: nil, text: "two", in: store)
+        clock.advance(by: .seconds(45))
+        #expect(try await history.messages(in: "lobby", from: store).map(\.text) == ["one", "two"], "each write renews the room")
+        clock.advance(by: .seconds(16))
+        #expect(try await history.messages(in: "lobby", from: store).isEmpty)
+        #expect(try await history.append(to: "lobby", from: ClientID("c1"), user: nil, text: "three", in: store).seq == 1)
+    }
+
+    @Test func configurationDefaultsAndOverrides() throws {
+        #expect(try Self.decode("{}") == ChatHistoryConfiguration())
+        let configuration = try Self.decode(#"{"historySize": 5, "maxTextLength": 100, "maxRoomLength": 8, "retention": 1.5, "httpPrefix": "/c"}"#)
+        #expect(configuration.historySize == 5)
+        #expect(configuration.maxTextLength == 100)
+        #expect(configuration.maxRoomLength == 8)
+        #expect(configuration.historyTTL == .milliseconds(1500))
+        #expect(configuration.historyRoute == "/c/rooms/:room/history")
+        #expect(ChatHistoryConfiguration().historyTTL == nil)
+        #expect(throws: DecodingError.self) { try Self.decode(#"{"historySize": 0}"#) }
+        #expect(throws: DecodingError.self) { try Self.decode(#"{"httpPrefix": "/chat/"}"#) }
+        #expect(throws: DecodingError.self) { try Self.decode(#"{"maxTextLenght": 10}"#) }
+    }
+
+    private static func decode(_ json: String) throws -> ChatHistoryConfiguration {
+        try JSONDecoder().decode(ChatHistoryConfiguration.self, from: Data(json.utf8))
+    }
+}
+
+/// A clock the test moves by hand, for the store's expiry.
+private final class ManualClock: Sendable {
+    private let start = ContinuousClock.now
+    private let offset = Mutex(Duration.zero)
+
+    var now: ContinuousClock.Instant { self.start + self.offset.withLock { $0 } }
+
+    func advance(by duration: Duration) { self.offset.withLock { $0 += duration } }
+}
