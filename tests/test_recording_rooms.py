@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from recording_helpers import JsonDevice, SocketIODevice, error_of, join
-from relay_helpers import RelayServer
+from relay_helpers import REPO, RelayServer
 from socketio_helpers import LOCAL_ENV, RECORDING_YAML
 
 RESUME_GRACE = 1.0
@@ -463,3 +463,14 @@ def test_controllers_by_claim(relay, session):
     third.send("join_session", {"sessionId": session, "deviceType": "mobile"})
     assert error_of(third)["code"] == "conflict"  # maxDevices: 2
 
+
+
+def test_the_default_route_file_serves_recording_rooms_on_both_codecs(relay, session):
+    server = relay((REPO / "routes.yaml").read_text(), env=LOCAL_ENV)
+    desktop = SocketIODevice(server)
+    join(desktop, session, "desktop")
+    phone = JsonDevice(server)
+    join(phone, session, "mobile", "side")
+    assert desktop.expect("device_joined")["deviceId"] == phone.id
+    desktop.send("start_recording", {"sessionId": session, "postureLabel": "p", "duration": 60000})
+    assert desktop.expect("start_recording") == phone.expect("start_recording")
