@@ -37,14 +37,7 @@ public struct RecordingRoomsConfiguration: Decodable, Sendable {
     public init() {}
 
     public init(from decoder: any Decoder) throws {
-        let any = try decoder.container(keyedBy: AnyKey.self)
-        for key in any.allKeys where CodingKeys(rawValue: key.stringValue) == nil {
-            throw DecodingError.dataCorruptedError(
-                forKey: key,
-                in: any,
-                debugDescription: "unknown key '\(key.stringValue)' (known: \(CodingKeys.allCases.map(\.rawValue).joined(separator: ", ")))"
-            )
-        }
+        try decoder.rejectUnknownKeys(CodingKeys.self)
         let container = try decoder.container(keyedBy: CodingKeys.self)
         func read<T: Decodable>(_ key: CodingKeys, _ current: T) throws -> T {
             try container.decodeIfPresent(T.self, forKey: key) ?? current
