@@ -459,9 +459,13 @@ def test_controllers_by_claim(relay, session):
     assert error["code"] == "forbidden" and "role" in error["message"]
     operator.send("start_recording", {"sessionId": session, "postureLabel": "x", "duration": 60000})
     assert operator.expect("start_recording") == viewer.expect("start_recording")
-    third = JsonDevice(server)
+    third, neighbour = JsonDevice(server), JsonDevice(server)
+    join(third, f"{session}-other", "mobile")
+    join(neighbour, f"{session}-other", "mobile")
+    third.expect("device_joined")
     third.send("join_session", {"sessionId": session, "deviceType": "mobile"})
     assert error_of(third)["code"] == "conflict"  # maxDevices: 2
+    neighbour.silent(0.3)  # a refused move leaves the device where it was
 
 
 

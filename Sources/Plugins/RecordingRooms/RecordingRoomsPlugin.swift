@@ -81,9 +81,7 @@ public struct RecordingRoomsPlugin: RelayPlugin {
         let deviceType = try self.text(message, "deviceType")
         let viewType = try self.optionalText(message, "viewType")
         let client = message.sender.id
-        if let previous = try await self.sessions.sessionID(of: client, context: context), previous != sessionID {
-            await self.removeDevice(client, from: previous, context: context)
-        }
+        let previous = try await self.sessions.sessionID(of: client, context: context)
         try await self.sessions.withLock(sessionID) {
             let now = RecordingClock.milliseconds
             let (result, written) = try await self.sessions.update(sessionID, context: context) { session in
@@ -113,6 +111,10 @@ public struct RecordingRoomsPlugin: RelayPlugin {
                 joined = Self.adding(["timestamp": .int(Int(now)), "status": .string(status.rawValue)], to: joined)
                 context.publish(.event(type: "device_joined", values: [joined]), to: sessionID)
             }
+        }
+        // A device is in one session at a time: once it is in the new one, it leaves the old one.
+        if let previous, previous != sessionID {
+            await self.removeDevice(client, from: previous, context: context)
         }
     }
 
