@@ -284,7 +284,7 @@ def test_devices_start_within_a_few_milliseconds(relay, capsys):
     planned = [spread([s.planned_host for s in starts]) for starts in takes]
     seed = [spread([s.seed_host for s in starts]) for starts in takes]
     arrivals = [spread([s.received_host for s in starts]) for starts in takes]
-    lines = ["", "recording-rooms clock sync: 5 devices (2 direct, 3 behind +20/+40(±5)/+60 ms each way), "
+    lines = ["", "recording-rooms clock sync: 5 devices (2 direct, 3 behind +20/+40(+0-5 jitter)/+60 ms each way), "
              f"clocks skewed up to 40 s, {SAMPLES} time_sync samples each, {TAKES} takes"]
     for starts in takes[-1:]:
         for s in starts:
