@@ -130,8 +130,10 @@ final class ConnectionControl: Sendable {
             state.nextAttachment &+= 1
             return (state.phase, state.direct.popFirst(), state.attachments, start)
         }
-        if case .closing = phase { return .finish }
+        // Protocol frames already queued for this connection (e.g. a Socket.IO CONNECT_ERROR)
+        // still go out before a requested close.
         if let direct { return .direct(direct) }
+        if case .closing = phase { return .finish }
         // Take turns between the sessions of a multiplexed (Socket.IO) connection.
         var superseded = 0
         for offset in 0..<attachments.count {

@@ -101,6 +101,14 @@ final class ClientSession: Sendable {
                     state.pendingBytes += size
                     return (.dropped, attached ? state.control : nil)
                 case .close:
+                    // Make room by dropping queued media first; only control messages close the client.
+                    if let index = state.pending.firstIndex(where: { $0.droppable && $0.sequence == nil }) {
+                        let removed = state.pending.remove(at: index)
+                        state.pendingBytes -= removed.message.size
+                        state.pending.append(frame)
+                        state.pendingBytes += size
+                        return (.dropped, attached ? state.control : nil)
+                    }
                     // Keep the message so the client finds it when it resumes, up to twice the bounds.
                     if state.pending.count >= 2 * self.bounds.queueMessages || state.pendingBytes + size > 2 * self.bounds.queueBytes {
                         state.lost = true

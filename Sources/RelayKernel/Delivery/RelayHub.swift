@@ -134,6 +134,11 @@ final class RelayHub: Sendable {
         self.rooms[room]?.sessions ?? []
     }
 
+    /// How many clients are in a room.
+    func memberCount(of room: RoomKey) -> Int {
+        self.rooms[room]?.count ?? 0
+    }
+
     /// Whether a client is in a room.
     func isMember(_ id: ClientID, of room: RoomKey) -> Bool {
         self.rooms[room]?.contains(id) ?? false

@@ -18,6 +18,8 @@ final class Room: Sendable {
 
     var isEmpty: Bool { self.members.withLock { $0.isEmpty } }
 
+    var count: Int { self.members.withLock { $0.count } }
+
     /// A snapshot of the members, taken under the lock and used outside it.
     var sessions: [ClientSession] { self.members.withLock { Array($0.values) } }
 

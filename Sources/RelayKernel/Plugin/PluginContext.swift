@@ -23,10 +23,11 @@ public struct PluginContext: Sendable {
     /// The rooms a departed client was in (it is no longer in any when plugins hear it left).
     var departedRooms: Set<RoomKey> = []
 
-    /// Sends `message` to one client; returns whether it was queued.
+    /// Sends `message` to one client; returns whether it was queued. `policy` overrides the
+    /// route's overflow policy (e.g. `.close` for a control message sent while handling media).
     @discardableResult
-    public func send(_ message: OutboundMessage, to id: ClientID) -> Bool {
-        let report = self.runtime.hub.send(message, to: id, policy: self.overflow, counter: self.route?.outboundCounter)
+    public func send(_ message: OutboundMessage, to id: ClientID, policy: RouteSettings.OverflowPolicy? = nil) -> Bool {
+        let report = self.runtime.hub.send(message, to: id, policy: policy ?? self.overflow, counter: self.route?.outboundCounter)
         self.reportDrops(report, of: message)
         return report.delivered > 0
     }
@@ -58,12 +59,17 @@ public struct PluginContext: Sendable {
     /// Sends `message` to every member of `room` (except `excluded`); encoded once, shared by all.
     /// Returns how many recipients it was queued for.
     @discardableResult
-    public func publish(_ message: OutboundMessage, to room: String, except excluded: ClientID? = nil) -> Int {
+    public func publish(
+        _ message: OutboundMessage,
+        to room: String,
+        except excluded: ClientID? = nil,
+        policy: RouteSettings.OverflowPolicy? = nil
+    ) -> Int {
         let report = self.runtime.hub.publish(
             message,
             to: self.roomKey(room),
             except: excluded,
-            policy: self.overflow,
+            policy: policy ?? self.overflow,
             counter: self.route?.outboundCounter
         )
         self.reportDrops(report, of: message)
@@ -84,6 +90,11 @@ public struct PluginContext: Sendable {
     /// The members of one of this instance's rooms.
     public func members(of room: String) -> [ClientInfo] {
         self.runtime.hub.members(of: self.roomKey(room)).map(\.info)
+    }
+
+    /// How many clients are in one of this instance's rooms (no copy of the member list).
+    public func memberCount(of room: String) -> Int {
+        self.runtime.hub.memberCount(of: self.roomKey(room))
     }
 
     /// Whether a client is in one of this instance's rooms.

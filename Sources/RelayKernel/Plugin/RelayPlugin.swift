@@ -31,6 +31,11 @@ public protocol RelayPlugin: Sendable {
     /// Creates an instance from its settings; register HTTP routes through `setup`.
     init(configuration: Configuration, setup: inout PluginSetup) throws
 
+    /// The instance is live: called once when the relay starts (or when a reload creates the
+    /// instance), before clients arrive. Use it to reconcile stored state, e.g. records a crash
+    /// left behind.
+    func started(context: PluginContext) async
+
     /// A new client joined an endpoint this instance has routes on (not called on resume).
     ///
     /// Throw ``RelayError`` `forbidden` or `unauthenticated` to refuse it (close 1008). Return
@@ -45,6 +50,7 @@ public protocol RelayPlugin: Sendable {
 }
 
 extension RelayPlugin {
+    public func started(context: PluginContext) async {}
     public func clientJoined(_ client: ClientInfo, context: PluginContext) async throws -> [String: JSONValue] { [:] }
     public func clientLeft(_ client: ClientInfo, context: PluginContext) async {}
 }

@@ -6,6 +6,8 @@ final class RouteTable: Sendable {
     let file: RouteFile
     let endpoints: [CompiledEndpoint]
     let instances: [String: PluginInstance]
+    /// The instances this table created (not carried over from the previous table).
+    let createdInstances: [PluginInstance]
     let httpRoutes: [(instance: PluginInstance, route: PluginSetup.HTTPRoute)]
 
     var configuration: RelayConfiguration { self.file.configuration }
@@ -15,6 +17,7 @@ final class RouteTable: Sendable {
     init(file: RouteFile, registry: PluginRegistry, previous: RouteTable?, logger: Logger) throws(RelayConfigError) {
         self.file = file
         var instances: [String: PluginInstance] = [:]
+        var created: [PluginInstance] = []
         var issues: [ConfigIssue] = []
         for settings in file.configuration.plugins {
             if let old = previous?.instances[settings.name], old.settings == settings {
@@ -27,7 +30,9 @@ final class RouteTable: Sendable {
             var setup = PluginSetup(instanceName: settings.name, logger: logger.with("relay.plugin", settings.name))
             do {
                 let plugin = try factory.make(configuration, &setup)
-                instances[settings.name] = PluginInstance(name: settings.name, settings: settings, plugin: plugin, httpRoutes: setup.httpRoutes)
+                let instance = PluginInstance(name: settings.name, settings: settings, plugin: plugin, httpRoutes: setup.httpRoutes)
+                instances[settings.name] = instance
+                created.append(instance)
             } catch {
                 issues.append(ConfigIssue(path: "plugins.\(settings.name).config", message: "\(error)"))
             }
@@ -45,6 +50,7 @@ final class RouteTable: Sendable {
         }
         guard issues.isEmpty else { throw RelayConfigError(file: file.path, issues: issues) }
         self.instances = instances
+        self.createdInstances = created
         self.endpoints = file.configuration.endpoints.map { endpoint in
             let routes = file.configuration.routes.filter { $0.endpoint == endpoint.path }.compactMap { settings -> CompiledRoute? in
                 guard let instance = instances[settings.plugin], let pattern = TypePattern(settings.type) else { return nil }

@@ -9,8 +9,11 @@ struct DurableStoreCloser: Service {
 
     func run() async throws {
         try? await gracefulShutdown()
+        // Close even when the group is being cancelled (a failed start): the close must not be
+        // cancelled with it, so it runs in a task of its own.
+        let store = self.store
         do {
-            try await self.store.close()
+            try await Task { try await store.close() }.value
         } catch {
             self.logger.warning("closing the store failed", metadata: ["error.type": "\(error)"])
         }

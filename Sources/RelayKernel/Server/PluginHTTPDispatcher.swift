@@ -5,7 +5,7 @@ import NIOCore
 
 /// Serves the plugins' HTTP routes from the current route table (so SIGHUP can change them).
 struct PluginHTTPDispatcher: RouterMiddleware {
-    typealias Context = BasicRequestContext
+    typealias Context = RelayRequestContext
 
     /// Largest REST body accepted.
     static let maximumBodyBytes = 1 << 20
@@ -52,7 +52,7 @@ struct PluginHTTPDispatcher: RouterMiddleware {
             query: query,
             headers: headers,
             body: body,
-            remoteAddress: nil
+            remoteAddress: context.remoteAddress
         )
         let pluginContext = self.state.runtime.context(instance: instance.name, client: nil, route: nil, logger: context.logger)
         do {

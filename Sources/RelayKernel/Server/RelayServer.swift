@@ -70,6 +70,14 @@ public final class RelayServer: Sendable {
         self.state = state
         self.timers = timers
         self.application = try Self.makeApplication(state: state, table: table, options: options, logger: logger)
+        await Self.start(table.createdInstances, state: state)
+    }
+
+    /// Tells newly created plugin instances that they are live.
+    private static func start(_ instances: some Sequence<PluginInstance>, state: RelayState) async {
+        for instance in instances {
+            await instance.plugin.started(context: state.runtime.context(instance: instance.name, client: nil, route: nil))
+        }
     }
 
     /// The services to run, in start order: the store closer, timers, the listener, then the
@@ -88,9 +96,11 @@ public final class RelayServer: Sendable {
     public func reload() async throws {
         let file = try RouteFile.load(path: self.options.routeFile, environment: self.options.environment, registry: self.state.registry)
         let keys = try await Self.loadKeys(file.configuration, environment: self.options.environment)
-        let table = try RouteTable(file: file, registry: self.state.registry, previous: self.state.currentTable, logger: self.logger)
+        let previous = self.state.currentTable
+        let table = try RouteTable(file: file, registry: self.state.registry, previous: previous, logger: self.logger)
         self.state.runtime.replaceKeys(keys)
         self.state.replaceTable(table)
+        await Self.start(table.createdInstances, state: self.state)
     }
 
     /// The resolved route table of a file, one line per endpoint and route (`relay routes`).
@@ -124,7 +134,8 @@ public final class RelayServer: Sendable {
 
     private static func makeApplication(state: RelayState, table: RouteTable, options: Options, logger: Logger) throws -> any Service {
         let server = table.configuration.server
-        let router = Router(context: BasicRequestContext.self)
+        let router = Router(context: RelayRequestContext.self)
+        router.add(middleware: CORSPolicy(state: state))
         router.add(middleware: PluginHTTPDispatcher(state: state))
         router.get("/healthz") { _, _ in Self.jsonResponse(["status": "ok"]) }
         router.get("/readyz") { _, _ in

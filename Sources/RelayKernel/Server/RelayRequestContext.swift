@@ -1,0 +1,15 @@
+import Hummingbird
+import NIOCore
+
+/// The request context of the relay's HTTP routes: Hummingbird's core context plus the peer
+/// address, which plugin REST handlers see as ``PluginHTTPRequest/remoteAddress``.
+struct RelayRequestContext: RequestContext {
+    var coreContext: CoreRequestContextStorage
+    /// The client's IP address, when known.
+    let remoteAddress: String?
+
+    init(source: ApplicationRequestContextSource) {
+        self.coreContext = .init(source: source)
+        self.remoteAddress = source.channel.remoteAddress?.ipAddress
+    }
+}
