@@ -203,11 +203,8 @@ def test_no_namespace_connect_closes_after_the_connect_timeout(suite):
     assert CONNECT_TIMEOUT - 0.1 <= closed.elapsed <= CONNECT_TIMEOUT + 1.0, closed
 
 
-# Kernel gap (reported): a bad token in the CONNECT payload closes 1008 without the 44 packet
-# (never delivered), and "authentication required" sends it and closes at once (delivered about
-# half the time). Clients then see a transport close instead of connect_error with the reason.
-@pytest.mark.xfail(reason="kernel: refused CONNECT closes 1008 without (reliably) sending 44{\"message\":…}",
-                   strict=False)
+# A refused CONNECT sends 44{"message":…} before the 1008 close, so clients get connect_error
+# with the reason rather than a bare transport close.
 @pytest.mark.parametrize("path,packet", [
     ("/secure.io/?EIO=4&transport=websocket", "40"),
     ("/secure.io/?EIO=4&transport=websocket", '40{"token":"not-a-jwt"}'),

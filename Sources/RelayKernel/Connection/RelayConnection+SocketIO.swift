@@ -117,8 +117,12 @@ extension RelayConnection {
         let handshake = packet.payload.flatMap { try? JSONParser.parse($0.readableBytesView).objectValue } ?? [:]
         var identity = self.connectionIdentity.withLock { $0 } ?? .anonymous
         if identity == .anonymous, self.endpoint.settings.auth != .none, let token = handshake["token"]?.stringValue {
-            guard let verified = await self.verify(token), self.acquireUserSlot(verified) else {
-                self.control.sendDirect(SocketIOPacket.text(.connectError, namespace: namespace, payload: Self.errorPayload("authentication failed")))
+            let refuse: (String) -> Void = { reason in
+                self.control.sendDirect(SocketIOPacket.text(.connectError, namespace: namespace, payload: Self.errorPayload(reason)))
+            }
+            guard let verified = await self.verify(token, before: refuse) else { return }
+            guard self.acquireUserSlot(verified) else {
+                refuse("too many connections for this user")
                 return
             }
             self.connectionIdentity.withLock { $0 = verified }

@@ -153,8 +153,11 @@ final class RelayConnection: Sendable {
         return nil
     }
 
-    func verify(_ token: String) async -> VerifiedIdentity? {
+    /// Verifies `token`; on failure closes with 1008, after `before` has queued any protocol
+    /// frame that must precede the close (a Socket.IO CONNECT_ERROR).
+    func verify(_ token: String, before refusal: ((String) -> Void)? = nil) async -> VerifiedIdentity? {
         guard let verifier = self.state.runtime.verifier() else {
+            refusal?("no token keys are configured")
             self.control.requestClose(CloseReason(.policyViolation, "no token keys are configured"))
             return nil
         }
@@ -163,6 +166,7 @@ final class RelayConnection: Sendable {
             self.watch.withLock { $0.tokenExpiry = identity.expiresAt.map { $0 + self.settings.auth.leeway } }
             return identity
         } catch {
+            refusal?(error.reason)
             self.control.requestClose(CloseReason(.policyViolation, error.reason))
             return nil
         }

@@ -47,11 +47,15 @@ public struct PluginContext: Sendable {
     }
 
     /// Answers `message` with `response`: as its acknowledgement when the sender asked for one
-    /// (the response object is the single argument), else as a message to the sender.
+    /// (the response object, or the event's arguments, are the ack's arguments), else as a
+    /// message to the sender.
     public func respond(to message: RelayMessage, with response: OutboundMessage) {
-        if message.ackID != nil, case .object(let object) = response.content {
+        switch (message.ackID, response.content) {
+        case (.some, .object(let object)):
             self.acknowledge(message, arguments: [object])
-        } else {
+        case (.some, .event(let arguments, let attachments)):
+            self.acknowledge(message, arguments: arguments, attachments: attachments)
+        default:
             self.send(response, to: message.sender.id)
         }
     }
