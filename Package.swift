@@ -59,10 +59,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // libqrencode (Debian: libqrencode-dev) for the qr-code plugin's SVG QR codes.
+        .systemLibrary(
+            name: "CQRencode",
+            pkgConfig: "libqrencode",
+            providers: [.apt(["libqrencode-dev"])]
+        ),
         .target(
             name: "Plugins",
             dependencies: [
                 "RelayKernel",
+                "CQRencode",
                 // Types the kernel's public API exposes; plugins use nothing else.
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

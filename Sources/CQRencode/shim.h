@@ -1,0 +1,2 @@
+// libqrencode (Debian: libqrencode-dev), found through pkg-config `libqrencode`.
+#include <qrencode.h>
