@@ -1,0 +1,285 @@
+"""The browser client (web/relay.js) and the demo pages (web/demo/) in a real headless Chromium,
+driven by Selenium, against the default routes.yaml: camera pairing with real WebRTC video (Chromium's
+fake camera) and a phone that drops and resumes; portal viewer following the controller; two
+recording pages starting together by their own (skewed) clocks; the ML dashboard showing a binary frame,
+an alert toast and paged, filtered history; the admin page. Screenshots: test-artifacts/*.png."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import struct
+import time
+from pathlib import Path
+
+import pytest
+
+from browser_helpers import demo_config, make_browser_fixture, screenshot, wait_js
+from relay_helpers import REPO
+
+browser = make_browser_fixture()
+pytestmark = pytest.mark.timeout(150)
+
+
+def page(server, path: str) -> str:
+    return f"{server.http_url}{path}"
+
+
+# ---------------------------------------------------------------------------
+# Served files (no browser)
+# ---------------------------------------------------------------------------
+
+
+def test_static_files_serve_the_client_and_refuse_escapes(relay, tmp_path):
+    root = tmp_path / "site"
+    (root / "sub").mkdir(parents=True)
+    (root / "index.html").write_text("<p>home</p>")
+    (root / "sub" / "app.css").write_text("p{}")
+    (tmp_path / "secret.txt").write_text("secret")
+    os.symlink(tmp_path / "secret.txt", root / "leak.txt")
+    cfg = demo_config()
+    cfg["plugins"]["site"] = {"plugin": "static-files", "config": {"root": str(root), "prefix": "/site"}}
+    server = relay(cfg)
+
+    status, headers, body = server.http_get("/relay.js")
+    assert status == 200 and headers["content-type"].startswith("text/javascript"), (status, headers)
+    assert b"class RelayClient" in body
+    status, headers, body = server.http_get("/demo/")
+    assert status == 200 and headers["content-type"].startswith("text/html") and b"Relay demos" in body
+    assert server.http_get("/demo")[0] == 301
+    assert server.http_get("/site/sub/app.css")[1]["content-type"].startswith("text/css")
+    assert server.http_get("/site/")[2] == b"<p>home</p>"
+    for path in ("/site/../secret.txt", "/site/%2e%2e/secret.txt", "/site/sub/../../secret.txt", "/site/.hidden"):
+        status, _, body = server.http_get(path)
+        assert status in (400, 404), (path, status)
+        assert b"secret" != body and "error" in json.loads(body), (path, body)
+    status, _, body = server.http_get("/site/leak.txt")  # a symlink pointing outside the root
+    assert status == 404 and json.loads(body)["error"]["code"] == "not_found"
+    status, _, body = server.http_get("/site/missing.html")
+    assert status == 404 and json.loads(body)["error"]["code"] == "not_found"
+    assert server.http_get("/healthz")[0] == 200
+
+
+def test_qr_code_is_an_svg_from_libqrencode(relay):
+    server = relay(demo_config())
+    short = server.http_get("/demo/qr.svg?text=" + "A")
+    long = server.http_get("/demo/qr.svg?text=" + "http%3A%2F%2F192.168.1.20%3A8080%2Fdemo%2Fcamera-phone.html%3Fcode%3DK7QX2M")
+    for status, headers, body in (short, long):
+        assert status == 200 and headers["content-type"] == "image/svg+xml", (status, headers)
+        assert body.startswith(b"<svg") and b"<path" in body
+    # Version 1 (21 modules + 2x4 quiet zone) for one character; a URL needs a larger version.
+    assert b'viewBox="0 0 29 29"' in short[2]
+    assert b'viewBox="0 0 29 29"' not in long[2]
+    assert server.http_get("/demo/qr.svg")[0] == 400
+    assert server.http_get("/demo/qr.svg?text=" + "x" * 2000)[0] == 413
+
+
+# ---------------------------------------------------------------------------
+# Camera pairing: real WebRTC video through the relay's signaling
+# ---------------------------------------------------------------------------
+
+
+def frames_decoded(driver) -> int:
+    return driver.execute_script(
+        "const v = document.querySelector('#video'); return v && v.getVideoPlaybackQuality ? "
+        "v.getVideoPlaybackQuality().totalVideoFrames : 0;")
+
+
+def test_camera_pairing_pages_stream_video_and_survive_a_phone_drop(relay, browser):
+    server = relay(demo_config())
+    desktop = browser()
+    desktop.get(page(server, "/demo/camera-desktop.html"))
+    code = wait_js(desktop, "window.demo && window.demo.state.code")
+    wait_js(desktop, "document.querySelector('#qr').complete && document.querySelector('#qr').naturalWidth > 0")
+    phone_url = desktop.execute_script("return document.querySelector('#phone-link').href")
+    assert phone_url.endswith(f"/demo/camera-phone.html?code={code}"), phone_url
+
+    phone = browser(width=420, height=860)
+    phone.get(phone_url)
+    wait_js(phone, "window.demo && window.demo.state.paired")
+    wait_js(desktop, "window.demo.state.peer")
+    # A real video track arrives and the desktop's <video> decodes frames.
+    wait_js(desktop, "document.querySelector('#video').getVideoPlaybackQuality().totalVideoFrames > 5", timeout=40)
+    wait_js(desktop, "document.querySelector('#video').videoWidth > 0")
+    screenshot(desktop, "camera-desktop")
+    screenshot(phone, "camera-phone")
+
+    # The phone's socket drops (not a leave); the desktop sends while it is away.
+    phone_id = phone.execute_script("return demo.relay.clientId")
+    phone.execute_script("demo.relay.drop(4000)")
+    desktop.execute_script("demo.relay.send({type: 'cam-data', code: demo.state.code, payload: {n: 1}})")
+    desktop.execute_script("demo.relay.send({type: 'cam-data', code: demo.state.code, payload: {n: 2}})")
+    wait_js(phone, "demo.relay.state === 'open' && demo.state.received.length >= 2", timeout=20)
+    assert phone.execute_script("return demo.relay.clientId") == phone_id, "the phone did not resume its identity"
+    assert phone.execute_script("return demo.state.received") == [{"n": 1}, {"n": 2}]  # in order, once
+    assert phone.execute_script("return demo.state.paired") is True
+    # The pairing still works both ways, and the video keeps playing.
+    phone.execute_script("demo.relay.send({type: 'cam-data', code: demo.state.code, payload: {back: true}})")
+    wait_js(desktop, "demo.state.received.some((p) => p.back === true)")
+    before = frames_decoded(desktop)
+    wait_js(desktop, f"document.querySelector('#video').getVideoPlaybackQuality().totalVideoFrames > {before}", timeout=20)
+    assert desktop.execute_script("return demo.state.code") == code, "the desktop lost its pairing"
+    assert "phone left" not in desktop.execute_script("return document.querySelector('#log').textContent")
+    screenshot(phone, "camera-phone-after-drop")
+
+
+# ---------------------------------------------------------------------------
+# Portal view
+# ---------------------------------------------------------------------------
+
+
+def test_portal_viewer_follows_the_controller_with_presence(relay, browser):
+    server = relay(demo_config())
+    owner = server.token("u1", portalViews={"pv-demo": "OWNER"})
+    watcher = server.token("u2", portalViews={"pv-demo": "VIEWER"})
+    controller = browser()
+    controller.get(page(server, f"/demo/portal-controller.html?view=pv-demo&token={owner}"))
+    wait_js(controller, "window.demo.relay && demo.relay.state === 'open'")
+    viewer = browser(width=420, height=860)
+    viewer.get(page(server, f"/demo/portal-viewer.html?view=pv-demo&token={watcher}"))
+    wait_js(viewer, "demo.state.presence && demo.state.presence.controllers === 1 && demo.state.presence.viewers === 1")
+    wait_js(controller, "demo.state.presence && demo.state.presence.viewers === 1")
+    # The viewer asked for a sync on join and got the controller's current item.
+    wait_js(viewer, "document.querySelector('#slide').dataset.item === '0'")
+    from selenium.webdriver.common.by import By
+    controller.find_element(By.CSS_SELECTOR, '[data-pick="3"]').click()
+    wait_js(viewer, "document.querySelector('#slide').dataset.item === '3'")
+    controller.find_element(By.ID, "next").click()
+    wait_js(viewer, "document.querySelector('#slide').dataset.item === '4'")
+    assert "Bedroom" in viewer.find_element(By.ID, "slide").text
+    assert "1 controller, 1 viewer" in viewer.find_element(By.ID, "presence").text
+    screenshot(controller, "portal-controller")
+    screenshot(viewer, "portal-viewer")
+    viewer.execute_script("demo.relay.close()")
+    wait_js(controller, "demo.state.presence.viewers === 0")
+
+
+# ---------------------------------------------------------------------------
+# Recording room
+# ---------------------------------------------------------------------------
+
+
+def test_two_recording_pages_start_within_a_few_ms_by_their_own_clocks(relay, browser):
+    server = relay(demo_config())
+    skews = {"desktop": 0, "mobile": 7000}  # the phone page's clock runs 7 s ahead
+    pages = {}
+    for device, skew in skews.items():
+        driver = browser(width=1000 if device == "desktop" else 420, height=860)
+        driver.get(page(server, f"/demo/recording.html?session=take-test&device={device}&skew={skew}"))
+        pages[device] = driver
+    for device, driver in pages.items():
+        wait_js(driver, "demo.state.offset !== null && demo.state.devices.length === 2", timeout=20)
+    offsets = {device: pages[device].execute_script("return demo.state.offset") for device in pages}
+    assert abs(offsets["mobile"] + 7000) < 50 and abs(offsets["desktop"]) < 50, offsets
+    wait_js(pages["desktop"], "demo.state.status === 'READY'")
+
+    from selenium.webdriver.common.by import By
+    pages["desktop"].find_element(By.ID, "duration").clear()
+    pages["desktop"].find_element(By.ID, "duration").send_keys("1500")
+    pages["desktop"].find_element(By.CSS_SELECTOR, "#start-form button").click()
+    starts = {}
+    for device, driver in pages.items():
+        start = wait_js(driver, "demo.state.starts.length === 1 && demo.state.starts[0]", timeout=10)
+        starts[device] = start
+    screenshot(pages["desktop"], "recording-desktop")
+    screenshot(pages["mobile"], "recording-mobile")
+    # Each page's start instant on its own clock, brought back to the host clock.
+    host = {device: starts[device]["startedAt"] - skews[device] for device in starts}
+    spread = abs(host["desktop"] - host["mobile"])
+    assert spread < 10, f"start instants {spread:.2f} ms apart: {starts}"
+    # The server stops the take after its duration; both pages report and the take completes.
+    for driver in pages.values():
+        wait_js(driver, "demo.state.stops.length === 1 && demo.state.stops[0].reason === 'duration'", timeout=10)
+    for driver in pages.values():
+        wait_js(driver, "demo.state.status === 'COMPLETED'", timeout=10)
+
+
+# ---------------------------------------------------------------------------
+# ML dashboard
+# ---------------------------------------------------------------------------
+
+
+def binary_frame(header: dict, payload: bytes) -> bytes:
+    head = json.dumps(header).encode()
+    return struct.pack(">I", len(head)) + head + payload
+
+
+def test_dashboard_shows_a_binary_frame_alert_toast_and_paged_history(relay, browser):
+    server = relay(demo_config())
+    alice = server.token("alice")
+    service = server.token("ml-1", role="ml-service")
+    status, body = server.http_json("POST", "/api/streams/register", {"deviceName": "Porch camera"}, token=alice)
+    assert status == 200, body
+    stream = body["streamId"]
+
+    dashboard = browser()
+    dashboard.get(page(server, f"/demo/dashboard.html?token={alice}"))
+    wait_js(dashboard, f"demo.state.streams.has('{stream}') && demo.relay.state === 'open'")
+    # A real JPEG, made by the browser's canvas.
+    jpeg = base64.b64decode(dashboard.execute_script(
+        "const c = document.createElement('canvas'); c.width = 160; c.height = 90;"
+        "const g = c.getContext('2d'); g.fillStyle = '#1d4ed8'; g.fillRect(0, 0, 160, 90);"
+        "g.fillStyle = '#fde047'; g.fillRect(40, 20, 80, 50);"
+        "return c.toDataURL('image/jpeg', 0.9).split(',')[1];"))
+
+    phone = server.connect("/api/streams/ws", token=alice)
+    phone.send_json({"type": "register", "clientType": "mobile", "streamId": stream})
+    phone.expect("registered")
+    ml = server.connect("/api/streams/ws", token=service)
+    ml.send_json({"type": "subscribe", "streamId": stream, "consumes": ["video-frame"], "produces": ["alert"]})
+    ml.expect("subscribed")
+
+    deadline = time.monotonic() + 20
+    seq = 0
+    while not dashboard.execute_script("return demo.state.frames > 0"):
+        assert time.monotonic() < deadline, "no frame reached the dashboard"
+        phone.send_bytes(binary_frame({"type": "video-frame", "streamId": stream, "seq": seq,
+                                       "timestamp": int(time.time() * 1000)}, jpeg))
+        seq += 1
+        time.sleep(0.3)
+    wait_js(dashboard, f"document.querySelector('[data-stream=\"{stream}\"] img').naturalWidth === 160")
+
+    for i in range(11):
+        ml.send_json({"type": "alert", "streamId": stream, "severity": "low", "message": f"motion {i}"})
+    ml.send_json({"type": "alert", "streamId": stream, "severity": "high", "message": "Person detected",
+                  "metadata": {"confidence": 0.95}})
+    wait_js(dashboard, "Array.from(document.querySelectorAll('.toast')).some((t) => t.textContent.includes('Person detected'))")
+    wait_js(dashboard, "demo.state.alerts.length === 12")
+    screenshot(dashboard, "dashboard")
+
+    # History: newest first, 10 per page, a second page, a severity filter.
+    rows = "document.querySelectorAll('#alerts tr').length - 1"
+    wait_js(dashboard, f"{rows} === 10 && document.querySelector('#alerts').textContent.includes('Person detected')")
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+    wait_js(dashboard, "!document.querySelector('#older').disabled")
+    dashboard.find_element(By.ID, "older").click()
+    wait_js(dashboard, f"{rows} === 2 && document.querySelector('#page-info').textContent === 'page 2'")
+    assert "motion 0" in dashboard.find_element(By.ID, "alerts").text
+    Select(dashboard.find_element(By.ID, "f-severity")).select_by_visible_text("high")
+    wait_js(dashboard, f"{rows} === 1 && document.querySelector('#page-info').textContent === 'page 1'")
+    assert "Person detected" in dashboard.find_element(By.ID, "alerts").text
+    screenshot(dashboard, "dashboard-history-filtered")
+
+
+# ---------------------------------------------------------------------------
+# Admin and index
+# ---------------------------------------------------------------------------
+
+
+def test_admin_page_shows_connections_routes_and_rates(relay, browser):
+    server = relay(demo_config())
+    client = server.connect("/ws")
+    client.send_json({"type": "cam-create"})
+    client.expect("cam-code")
+    admin = browser()
+    admin.get(page(server, "/demo/admin.html"))
+    wait_js(admin, "demo.state.samples >= 2 && demo.state.ready === 'ready'", timeout=20)
+    assert int(admin.execute_script("return document.querySelector('#connections').textContent")) >= 1
+    routes = admin.execute_script("return document.querySelector('#routes').textContent")
+    assert "/ws cam-create" in routes and "cameras" in routes, routes
+    screenshot(admin, "admin")
+    admin.get(page(server, "/demo/"))
+    wait_js(admin, "document.querySelectorAll('a').length >= 6")
+    screenshot(admin, "index")
