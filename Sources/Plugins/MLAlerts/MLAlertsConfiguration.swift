@@ -1,3 +1,5 @@
+import RelayKernel
+
 /// Settings of an `ml-alerts` instance (`plugins.<name>.config`).
 ///
 /// Durations are seconds (fractions allowed). Unknown keys are errors, so a typo is caught by
@@ -28,14 +30,7 @@ public struct MLAlertsConfiguration: Decodable, Sendable {
     public init() {}
 
     public init(from decoder: any Decoder) throws {
-        let any = try decoder.container(keyedBy: MLConfigKey.self)
-        for key in any.allKeys where CodingKeys(rawValue: key.stringValue) == nil {
-            throw DecodingError.dataCorruptedError(
-                forKey: key,
-                in: any,
-                debugDescription: "unknown key '\(key.stringValue)' (known: \(CodingKeys.allCases.map(\.rawValue).joined(separator: ", ")))"
-            )
-        }
+        try decoder.rejectUnknownKeys(CodingKeys.self)
         let container = try decoder.container(keyedBy: CodingKeys.self)
         func read<T: Decodable>(_ key: CodingKeys, _ current: T) throws -> T {
             try container.decodeIfPresent(T.self, forKey: key) ?? current
@@ -71,12 +66,4 @@ public struct MLAlertsConfiguration: Decodable, Sendable {
         try check(self.maxAlertMessageLength > 0, .maxAlertMessageLength, "must be positive")
         try check(self.lastSeenInterval >= 0, .lastSeenInterval, "must not be negative")
     }
-}
-
-/// Any key, to find the unknown ones.
-struct MLConfigKey: CodingKey {
-    var stringValue: String
-    var intValue: Int? { nil }
-    init(stringValue: String) { self.stringValue = stringValue }
-    init?(intValue: Int) { nil }
 }

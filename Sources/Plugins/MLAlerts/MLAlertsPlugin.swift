@@ -13,7 +13,7 @@ public struct MLAlertsPlugin: RelayPlugin {
 
     let configuration: MLAlertsConfiguration
     let live: MLLiveStreams
-    let locks = MLStreamLock()
+    let locks = KeyedLock()
 
     public init(configuration: MLAlertsConfiguration, setup: inout PluginSetup) throws {
         self.configuration = configuration

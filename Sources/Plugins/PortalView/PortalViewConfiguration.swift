@@ -1,3 +1,5 @@
+import RelayKernel
+
 /// Settings of a `portal-view` instance (`plugins.<name>.config`).
 ///
 /// Durations are seconds (fractions allowed). Unknown keys are errors, so a typo is caught by
@@ -46,7 +48,7 @@ public struct PortalViewConfiguration: Decodable, Sendable {
     public init() {}
 
     public init(from decoder: any Decoder) throws {
-        try PortalViewAnyKey.rejectUnknownKeys(in: decoder, known: CodingKeys.allCases.map(\.rawValue))
+        try decoder.rejectUnknownKeys(CodingKeys.self)
         let container = try decoder.container(keyedBy: CodingKeys.self)
         func read<T: Decodable>(_ key: CodingKeys, _ current: T) throws -> T {
             try container.decodeIfPresent(T.self, forKey: key) ?? current

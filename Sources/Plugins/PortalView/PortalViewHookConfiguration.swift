@@ -36,7 +36,7 @@ public struct PortalViewHookConfiguration: Decodable, Sendable {
     }
 
     public init(from decoder: any Decoder) throws {
-        try PortalViewAnyKey.rejectUnknownKeys(in: decoder, known: CodingKeys.allCases.map(\.rawValue))
+        try decoder.rejectUnknownKeys(CodingKeys.self)
         self.settings = try AuthorizationHook.Settings(from: decoder)
         let container = try decoder.container(keyedBy: CodingKeys.self)
         self.resource = try container.decodeIfPresent(String.self, forKey: .resource) ?? self.resource
