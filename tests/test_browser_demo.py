@@ -277,6 +277,8 @@ def test_admin_page_shows_connections_routes_and_rates(relay, browser):
     admin.get(page(server, "/demo/admin.html"))
     wait_js(admin, "demo.state.samples >= 2 && demo.state.ready === 'ready'", timeout=20)
     assert int(admin.execute_script("return document.querySelector('#connections').textContent")) >= 1
+    rooms = admin.execute_script("return document.querySelector('#rooms').textContent")
+    assert rooms == str(int(server.metric("relay_rooms_active"))), rooms
     routes = admin.execute_script("return document.querySelector('#routes').textContent")
     assert "/ws cam-create" in routes and "cameras" in routes, routes
     screenshot(admin, "admin")

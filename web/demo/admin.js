@@ -43,6 +43,7 @@
     const seconds = previous ? (at - previous.at) / 1000 : 0;
     $("#connections").textContent = sum(series, "relay_connections_active");
     $("#sessions").textContent = sum(series, "relay_sessions_active");
+    $("#rooms").textContent = sum(series, "relay_rooms_active");
     $("#in-rate").textContent = rate(totals.in, previous && previous.totals.in, seconds).toFixed(1);
     $("#out-rate").textContent = rate(totals.out, previous && previous.totals.out, seconds).toFixed(1);
     $("#drop-rate").textContent = rate(totals.drops, previous && previous.totals.drops, seconds).toFixed(1);

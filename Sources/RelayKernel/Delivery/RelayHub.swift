@@ -15,6 +15,7 @@ final class RelayHub: Sendable {
     private let resumeTokens = ShardedMap<String, ClientID>()
     private let rooms = ShardedMap<RoomKey, Room>()
     private let sessionCount = Atomic<Int>(0)
+    private let roomCount = Atomic<Int>(0)
 
     init(metrics: RelayMetrics) {
         self.metrics = metrics
@@ -113,20 +114,25 @@ final class RelayHub: Sendable {
     @discardableResult
     func join(_ room: RoomKey, client id: ClientID) -> Bool {
         guard let session = self.sessions[id], session.addRoom(room) else { return false }
-        self.rooms.update(room) { existing in
+        let created = self.rooms.update(room) { existing -> Bool in
             let target = existing ?? Room()
             target.insert(session)
-            existing = target
+            defer { existing = target }
+            return existing == nil
         }
+        if created { self.metrics.roomsActive.set(self.roomCount.wrappingAdd(1, ordering: .relaxed).newValue) }
         return true
     }
 
     /// Removes a client from a room.
     func leave(_ room: RoomKey, client id: ClientID) {
         self.sessions[id]?.removeRoom(room)
-        self.rooms.update(room) { existing in
-            if let target = existing, target.remove(id) { existing = nil }
+        let removed = self.rooms.update(room) { existing -> Bool in
+            guard let target = existing, target.remove(id) else { return false }
+            existing = nil
+            return true
         }
+        if removed { self.metrics.roomsActive.set(self.roomCount.wrappingSubtract(1, ordering: .relaxed).newValue) }
     }
 
     /// The members of a room.

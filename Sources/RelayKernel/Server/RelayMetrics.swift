@@ -6,6 +6,8 @@ public final class RelayMetrics: Sendable {
     public let connectionsActive = Meter(label: "relay_connections_active")
     /// Client identities, attached or waiting to resume.
     public let sessionsActive = Meter(label: "relay_sessions_active")
+    /// Rooms with at least one member.
+    public let roomsActive = Meter(label: "relay_rooms_active")
     /// Time from queueing a message to writing it to the socket.
     public let deliveryLatency = Timer(label: "relay_delivery_latency_seconds", preferredDisplayUnit: .seconds)
     /// Connections accepted, by endpoint template.
