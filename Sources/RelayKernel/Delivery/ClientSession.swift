@@ -73,12 +73,17 @@ final class ClientSession: Sendable {
     var resumeToken: String { self.state.withLock { $0.resumeToken } }
 
     /// Queues `message`; never waits on the peer.
-    func enqueue(_ message: OutboundMessage, policy: RouteSettings.OverflowPolicy, counter: Counter?) -> EnqueueResult {
+    func enqueue(
+        _ message: OutboundMessage,
+        policy: RouteSettings.OverflowPolicy,
+        counter: Counter?,
+        at instant: ContinuousClock.Instant = .now
+    ) -> EnqueueResult {
         let frame = QueuedFrame(
             message: message,
             sequence: nil,
             droppable: policy == .dropOldest,
-            enqueuedAt: .now,
+            enqueuedAt: instant,
             deliveredCounter: counter
         )
         let size = message.size

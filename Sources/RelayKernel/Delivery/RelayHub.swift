@@ -85,16 +85,23 @@ final class RelayHub: Sendable {
     ) -> Report {
         guard let members = self.rooms[room]?.sessions else { return Report() }
         var report = Report()
+        let now = ContinuousClock.now  // one clock read for the whole fan-out
         for session in members where session.id != excluded {
-            let one = self.deliver(message, to: session, policy: policy, counter: counter)
+            let one = self.deliver(message, to: session, policy: policy, counter: counter, at: now)
             report.delivered += one.delivered
             report.dropped += one.dropped
         }
         return report
     }
 
-    func deliver(_ message: OutboundMessage, to session: ClientSession, policy: RouteSettings.OverflowPolicy, counter: Counter?) -> Report {
-        switch session.enqueue(message, policy: policy, counter: counter) {
+    func deliver(
+        _ message: OutboundMessage,
+        to session: ClientSession,
+        policy: RouteSettings.OverflowPolicy,
+        counter: Counter?,
+        at instant: ContinuousClock.Instant = .now
+    ) -> Report {
+        switch session.enqueue(message, policy: policy, counter: counter, at: instant) {
         case .queued:
             return Report(delivered: 1, dropped: 0)
         case .dropped:
