@@ -8,7 +8,8 @@
 # Options: --skip-build (use the binaries already built; RELAY_BIN=path picks another relay
 # binary), --only "pingpong fanout-100 …"
 # (scenario names as in the table), --results FILE (JSON lines; default
-# Benchmarks/results/<UTC time>.jsonl).
+# Benchmarks/results/<UTC time>.jsonl), --relay-commit REV (build and run the relay from a
+# `git archive` snapshot of REV instead of the working tree: reproducible while others edit).
 #
 # Builds both in release: this package with `swift build -c release`, and the relay with
 # `swift build -c release --product relay --scratch-path .build-release` (so the debug .build
@@ -25,12 +26,14 @@ SMOKE=0
 SKIP_BUILD=0
 ONLY=""
 RESULTS=""
+RELAY_COMMIT=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --smoke) SMOKE=1 ;;
         --skip-build) SKIP_BUILD=1 ;;
         --only) ONLY="$2"; shift ;;
         --results) RESULTS="$2"; shift ;;
+        --relay-commit) RELAY_COMMIT="$2"; shift ;;
         -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown option $1" >&2; exit 64 ;;
     esac
@@ -43,11 +46,20 @@ log() { echo "run.sh: $*" >&2; }
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 log "file descriptor limit $(ulimit -n); load: $(uptime)"
 
+# The relay's sources: the working tree, or a snapshot of one commit.
+RELAY_SRC="$ROOT"
+if [ -n "$RELAY_COMMIT" ]; then
+    RELAY_SRC="${TMPDIR:-/tmp}/relay-src-$(git -C "$ROOT" rev-parse --short "$RELAY_COMMIT")"
+    rm -rf "$RELAY_SRC" && mkdir -p "$RELAY_SRC"
+    git -C "$ROOT" archive "$RELAY_COMMIT" | tar -x -C "$RELAY_SRC"
+    log "relay sources: commit $(git -C "$ROOT" rev-parse --short "$RELAY_COMMIT") in $RELAY_SRC"
+fi
+
 if [ "$SKIP_BUILD" = 0 ]; then
     log "building the benchmark package (release)"
     (cd "$HERE" && swift build -c release 2>&1 | tail -n 3) >&2
     log "building the relay (release, scratch path .build-release)"
-    (cd "$ROOT" && swift build -c release --product relay --scratch-path "$ROOT/.build-release" 2>&1 | tail -n 3) >&2
+    (cd "$RELAY_SRC" && swift build -c release --product relay --scratch-path "$ROOT/.build-release" 2>&1 | tail -n 3) >&2
 fi
 BENCH="$HERE/.build/release/relay-bench"
 BASELINE="$HERE/.build/release/baseline-relay"
@@ -83,7 +95,7 @@ wait_ready() { # port pid name
 start_relay() {
     RELAY_PORT="$(free_port)"
     rm -rf "$WORK/relay" && mkdir -p "$WORK/relay"
-    cp "$ROOT/deploy/ml-alerts.yaml" "$WORK/relay/ml-alerts.yaml"
+    cp "$RELAY_SRC/deploy/ml-alerts.yaml" "$WORK/relay/ml-alerts.yaml"
     (
         cd "$WORK/relay"
         exec env \

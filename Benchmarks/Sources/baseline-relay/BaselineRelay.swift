@@ -281,7 +281,8 @@ final class RelayHandler: ChannelInboundHandler, @unchecked Sendable {
         var data = context.channel.allocator.buffer(capacity: 2)
         data.write(webSocketErrorCode: code)
         let frame = WebSocketFrame(fin: true, opcode: .connectionClose, data: data)
-        context.writeAndFlush(self.wrapOutboundOut(frame)).whenComplete { _ in context.close(promise: nil) }
+        let channel = context.channel
+        context.writeAndFlush(self.wrapOutboundOut(frame)).whenComplete { _ in channel.close(promise: nil) }
     }
 }
 
@@ -352,6 +353,7 @@ struct BaselineRelay: AsyncParsableCommand {
             }
         let channel = try await bootstrap.bind(host: "127.0.0.1", port: self.port).get()
         print("baseline-relay listening on 127.0.0.1:\(channel.localAddress?.port ?? self.port) with \(self.threads) threads")
+        fflush(nil)
         try await channel.closeFuture.get()
     }
 }

@@ -90,7 +90,8 @@ final class BenchConnection: ChannelInboundHandler, @unchecked Sendable {
         if !self.closing { self.closedByServer = true }
         let waiters = self.waiters
         self.waiters = []
-        for waiter in waiters { waiter.promise.fail(BenchError("connection closed while waiting for '\(waiter.type)'")) }
+        let code = self.closeCode.map { " (close code \($0))" } ?? ""
+        for waiter in waiters { waiter.promise.fail(BenchError("connection closed while waiting for '\(waiter.type)'\(code)")) }
         context.fireChannelInactive()
     }
 
@@ -135,7 +136,8 @@ final class BenchConnection: ChannelInboundHandler, @unchecked Sendable {
                 var reply = context.channel.allocator.buffer(capacity: 2)
                 reply.write(webSocketErrorCode: .normalClosure)
                 let frame = WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: self.maskKey, data: reply)
-                context.writeAndFlush(self.wrapOutboundOut(frame)).whenComplete { _ in context.close(promise: nil) }
+                let channel = context.channel
+                context.writeAndFlush(self.wrapOutboundOut(frame)).whenComplete { _ in channel.close(promise: nil) }
             }
         default:
             break
@@ -319,8 +321,7 @@ struct Connector: Sendable {
         let promise = loop.makePromise(of: BenchConnection.self)
         let stats = self.board.stats(for: loop)
         let target = self.target
-        var uri = target.path
-        if target.auth == .query { uri += (uri.contains("?") ? "&" : "?") + "token=" + target.token }
+        let uri = target.auth == .query ? target.path + (target.path.contains("?") ? "&" : "?") + "token=" + target.token : target.path
         let bootstrap = ClientBootstrap(group: loop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connectTimeout(target.connectTimeout)
