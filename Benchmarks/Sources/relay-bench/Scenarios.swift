@@ -218,7 +218,7 @@ func fanout(_ bench: Bench, _ spec: FanoutSpec) async throws -> Report {
     try await rig.setUp()
     let setupSeconds = Double(monotonicNanos() - setupStart) / 1e9
     bench.log("\(spec.name): warm-up")
-    _ = try await rig.trial(rate: min(spec.rate, 20), duration: bench.smoke ? 0.3 : 1.0)
+    _ = try await rig.trial(rate: 10, duration: bench.smoke ? 0.3 : 1.0)
 
     var report = Report(scenario: spec.name + (spec.search ? "-search" : ""), target: bench.label)
     report.add("producers", spec.streams)
@@ -313,7 +313,7 @@ func slowConsumer(_ bench: Bench, _ spec: FanoutSpec) async throws -> Report {
     let rig = FanoutRig(bench: bench, spec: spec)
     bench.log("slow-consumer: setting up 1 producer × \(spec.subscribersPerStream) subscribers")
     try await rig.setUp()
-    _ = try await rig.trial(rate: min(spec.rate, 20), duration: bench.smoke ? 0.3 : 1.0)
+    _ = try await rig.trial(rate: 10, duration: bench.smoke ? 0.3 : 1.0)
 
     let sampleEvery = bench.smoke ? 0.1 : 0.5
     bench.log("slow-consumer: phase A (every subscriber reads)")
