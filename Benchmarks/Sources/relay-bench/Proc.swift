@@ -24,6 +24,13 @@ enum Proc {
         return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
+    /// CPU time (user + system) this process used so far, in seconds.
+    static func selfCPUSeconds() -> Double {
+        var usage = rusage()
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+    }
+
     /// 1-minute load average.
     static func loadAverage() -> Double? {
         guard let text = readFile("/proc/loadavg") else { return nil }

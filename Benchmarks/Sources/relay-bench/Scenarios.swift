@@ -121,11 +121,14 @@ struct Trial {
     let expected: Int
     let measurement: Measurement
     let cpuSeconds: Double?
+    /// CPU time of the load generator itself over the trial.
+    let clientCPUSeconds: Double
     let duration: Double
 
     var loss: Double { self.expected == 0 ? 0 : max(0, Double(self.expected - self.measurement.received)) / Double(self.expected) }
     var deliveriesPerSecond: Double { Double(self.measurement.received) / self.duration }
     var cpuMicrosPerDelivery: Double? { self.cpuSeconds.map { $0 * 1e6 / Double(max(1, self.measurement.received)) } }
+    var clientCPUMicrosPerDelivery: Double { self.clientCPUSeconds * 1e6 / Double(max(1, self.measurement.received)) }
 }
 
 /// Producers, their subscribers and the frames they send.
@@ -188,6 +191,7 @@ final class FanoutRig: @unchecked Sendable {
         self.nextSeq += UInt64(perProducer) + 1
         try await self.bench.board.reset(minSeq: base)
         let cpu0 = self.bench.cpu()
+        let clientCPU0 = Proc.selfCPUSeconds()
         let senders = self.producers.enumerated().map { index, producer in
             PacedSender(
                 connection: producer,
@@ -203,7 +207,15 @@ final class FanoutRig: @unchecked Sendable {
         try await self.bench.drain(expected: expected)
         let m = try await self.bench.board.collect()
         let cpu = self.bench.cpu().flatMap { c in cpu0.map { c - $0 } }
-        return Trial(rate: rate, sent: sent, expected: expected, measurement: m, cpuSeconds: cpu, duration: duration)
+        return Trial(
+            rate: rate,
+            sent: sent,
+            expected: expected,
+            measurement: m,
+            cpuSeconds: cpu,
+            clientCPUSeconds: Proc.selfCPUSeconds() - clientCPU0,
+            duration: duration
+        )
     }
 
     func tearDown() async {
@@ -236,7 +248,10 @@ func fanout(_ bench: Bench, _ spec: FanoutSpec) async throws -> Report {
             bench.log("\(spec.name)-search: trial at \(format(rate, 1)) frames/s per stream")
             let trial = try await rig.trial(rate: rate, duration: spec.duration)
             let pass = trial.measurement.ms(99) < spec.boundMs && trial.loss <= spec.maxLoss && trial.measurement.received > 0
-            trials.append("\(format(rate, 1)):\(format(trial.measurement.ms(99), 2)):\(format(trial.loss * 100, 3)):\(pass ? "ok" : "over")")
+            let cpu = trial.cpuMicrosPerDelivery.map { format($0, 1) } ?? "?"
+            trials.append(
+                "\(format(rate, 1)):\(format(trial.measurement.ms(99), 2)):\(format(trial.loss * 100, 3)):\(cpu):\(format(trial.clientCPUMicrosPerDelivery, 1)):\(pass ? "ok" : "over")"
+            )
             bench.log("  p99=\(format(trial.measurement.ms(99), 2)) ms loss=\(format(trial.loss * 100, 3))% deliveries/s=\(format(trial.deliveriesPerSecond, 0)) → \(pass ? "pass" : "fail")")
             if pass {
                 if best == nil || trial.rate > best!.rate { best = trial }
@@ -261,6 +276,7 @@ func fanout(_ bench: Bench, _ spec: FanoutSpec) async throws -> Report {
             report.add("p99_ms", best.measurement.ms(99), decimals: 3)
             report.add("loss_pct", best.loss * 100, decimals: 3)
             if let cpu = best.cpuMicrosPerDelivery { report.add("server_cpu_us_per_delivery", cpu, decimals: 2) }
+            report.add("client_cpu_us_per_delivery", best.clientCPUMicrosPerDelivery, decimals: 2)
         } else {
             report.add("max_rate", 0.0, decimals: 1)
             report.add("deliveries_per_s", 0.0, decimals: 0)
@@ -279,6 +295,7 @@ func fanout(_ bench: Bench, _ spec: FanoutSpec) async throws -> Report {
         report.add("loss_pct", trial.loss * 100, decimals: 3)
         report.add("errors", trial.measurement.errors)
         if let cpu = trial.cpuMicrosPerDelivery { report.add("server_cpu_us_per_delivery", cpu, decimals: 2) }
+        report.add("client_cpu_us_per_delivery", trial.clientCPUMicrosPerDelivery, decimals: 2)
     }
     await rig.tearDown()
     return report
