@@ -82,6 +82,8 @@ def received(path):
     record = json.load(open(path))
     if "received" in record:
         return record["received"]
+    if "recv" in record:  # pingpong: pongs received
+        return record["recv"]
     return record["deliveries_per_s"] * record.get("duration", 0)
 
 

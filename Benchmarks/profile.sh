@@ -4,6 +4,7 @@
 # load, unlike seconds).
 #
 #   Benchmarks/profile.sh [--subscribers 100] [--frame-bytes 1024] [--low 5] [--high 15] [--seconds 10]
+#   Benchmarks/profile.sh --scenario pingpong [--low 50] [--high 150]     (pings per second, 100 connections)
 #
 # Each server runs twice under callgrind with the same set-up, warm-up and duration, fanning
 # out `low` and then `high` frames per second to N subscribers. The difference of the two
@@ -21,6 +22,7 @@ LOW=5
 HIGH=15
 SECONDS_=10
 TARGETS="relay baseline"
+SCENARIO=fanout
 while [ $# -gt 0 ]; do
     case "$1" in
         --subscribers) SUBSCRIBERS="$2"; shift ;;
@@ -29,6 +31,7 @@ while [ $# -gt 0 ]; do
         --high) HIGH="$2"; shift ;;
         --seconds) SECONDS_="$2"; shift ;;
         --targets) TARGETS="$2"; shift ;;
+        --scenario) SCENARIO="$2"; shift ;;
         *) echo "profile.sh: unknown option $1" >&2; exit 64 ;;
     esac
     shift
@@ -84,9 +87,15 @@ profile() {
         kill -TERM "$pid" 2>/dev/null || true
         exit 1
     fi
-    log "$target under callgrind (pid $pid): $SUBSCRIBERS subscribers, $rate frames/s for $seconds s"
-    LD_PRELOAD= "$BENCH" fanout --port "$port" --subscribers "$SUBSCRIBERS" --frame-bytes "$FRAME_BYTES" --rate "$rate" \
-        --duration "$seconds" --connect-timeout 120 --threads 1 --json --label "$target" > "$WORK/$target-$rate.json"
+    if [ "$SCENARIO" = pingpong ]; then
+        log "$target under callgrind (pid $pid): 100 connections, $rate pings/s for $seconds s"
+        LD_PRELOAD= "$BENCH" pingpong --port "$port" --connections 100 --rate "$rate" \
+            --duration "$seconds" --connect-timeout 120 --threads 1 --json --label "$target" > "$WORK/$target-$rate.json"
+    else
+        log "$target under callgrind (pid $pid): $SUBSCRIBERS subscribers, $rate frames/s for $seconds s"
+        LD_PRELOAD= "$BENCH" fanout --port "$port" --subscribers "$SUBSCRIBERS" --frame-bytes "$FRAME_BYTES" --rate "$rate" \
+            --duration "$seconds" --connect-timeout 120 --threads 1 --json --label "$target" > "$WORK/$target-$rate.json"
+    fi
     cat "$WORK/$target-$rate.json" >&2
     kill -TERM "$pid"
     wait "$pid" 2>/dev/null || true
