@@ -84,6 +84,8 @@ def received(path):
         return record["received"]
     if "recv" in record:  # pingpong: pongs received
         return record["recv"]
+    if "conns" in record:  # connect-storm: connections opened
+        return record["conns"]
     return record["deliveries_per_s"] * record.get("duration", 0)
 
 

@@ -5,6 +5,7 @@
 #
 #   Benchmarks/profile.sh [--subscribers 100] [--frame-bytes 1024] [--low 5] [--high 15] [--seconds 10]
 #   Benchmarks/profile.sh --scenario pingpong [--low 50] [--high 150]     (pings per second, 100 connections)
+#   Benchmarks/profile.sh --scenario connect-storm [--low 100] [--high 300] (connections opened, auth'd, closed)
 #
 # Each server runs twice under callgrind with the same set-up, warm-up and duration, fanning
 # out `low` and then `high` frames per second to N subscribers. The difference of the two
@@ -87,7 +88,11 @@ profile() {
         kill -TERM "$pid" 2>/dev/null || true
         exit 1
     fi
-    if [ "$SCENARIO" = pingpong ]; then
+    if [ "$SCENARIO" = connect-storm ]; then
+        log "$target under callgrind (pid $pid): $rate connections (connect, upgrade, auth, close), 4 at a time"
+        LD_PRELOAD= "$BENCH" connect-storm --port "$port" --concurrency 4 --max-connections "$rate" --duration 600 \
+            --connect-timeout 120 --threads 1 --json --label "$target" > "$WORK/$target-$rate.json"
+    elif [ "$SCENARIO" = pingpong ]; then
         log "$target under callgrind (pid $pid): 100 connections, $rate pings/s for $seconds s"
         LD_PRELOAD= "$BENCH" pingpong --port "$port" --connections 100 --rate "$rate" \
             --duration "$seconds" --connect-timeout 120 --threads 1 --json --label "$target" > "$WORK/$target-$rate.json"
