@@ -177,7 +177,7 @@ run_case fanout-1000         fanout --subscribers 1000 --frame-bytes 256 --rate 
 run_case fanout-1000-search  fanout --subscribers 1000 --frame-bytes 256 --rate 20 --search
 run_case many-streams        many-streams --producers 100 --subscribers 10 --frame-bytes 1024 --rate 20 --duration 10
 run_case binary-fanout       binary-fanout --subscribers 100 --frame-bytes 16384 --rate 50 --duration 10
-run_case slow-consumer       slow-consumer --subscribers 50 --frame-bytes 4096 --rate 200 --duration 15
+run_case slow-consumer       slow-consumer --subscribers 50 --frame-bytes 4096 --rate 200 --duration 5 --rounds 3
 run_case connect-storm       connect-storm --concurrency 32 --duration 5
 
 # Idle memory on fresh servers: memory freed by earlier scenarios would hide new allocations.

@@ -25,6 +25,7 @@ METRICS = {
     "slow-consumer": [("p99_without_ms", "others' p99 ms, all reading"), ("p99_with_ms", "others' p99 ms, one stalled"),
                       ("p99_ratio", "p99 with / without"), ("loss_with_pct", "others' loss %, one stalled"),
                       ("rss_max_without_kib", "max RSS KiB, all reading"), ("rss_max_with_kib", "max RSS KiB, one stalled"),
+                      ("rss_start_kib", "RSS KiB at start"), ("rss_max_kib", "max RSS KiB"), ("rss_end_kib", "RSS KiB at end"),
                       ("slow_closed_by_server", "stalled one closed by server")],
     "connect-storm": [("conns_per_s", "connections/s"), ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"),
                       ("errors", "errors"), ("server_cpu_us_per_conn", "server CPU µs/connection")],

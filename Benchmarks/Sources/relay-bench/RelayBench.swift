@@ -246,13 +246,14 @@ struct BinaryFanout: AsyncParsableCommand {
 struct SlowConsumer: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "slow-consumer",
-        abstract: "1 producer → N subscribers; then one more subscriber stops reading. The others' p99 with and without it, and the server's RSS."
+        abstract: "1 producer → N subscribers; alternating phases with and without one more subscriber that stopped reading. The others' p99 in each, and the server's RSS."
     )
     @OptionGroup var common: CommonOptions
     @Option(help: "Subscribers that keep reading.") var subscribers: Int = 50
     @Option(help: "Frame size in bytes (JSON).") var frameBytes: Int = 4096
     @Option(help: "Frames per second.") var rate: Double = 200
-    @Option(help: "Seconds of each phase.") var duration: Double = 15
+    @Option(help: "Seconds of each phase.") var duration: Double = 5
+    @Option(help: "Rounds of (phase A: all read, phase B: one more subscriber stalled).") var rounds: Int = 3
 
     func run() async throws {
         var spec = FanoutSpec()
@@ -263,7 +264,8 @@ struct SlowConsumer: AsyncParsableCommand {
         spec.duration = pick(self.common.smoke, self.duration, 1)
         spec.slowConsumer = true
         let fixed = spec
-        try await self.common.run { bench in try await slowConsumer(bench, fixed) }
+        let rounds = pick(self.common.smoke, max(1, self.rounds), 1)
+        try await self.common.run { bench in try await slowConsumer(bench, fixed, rounds: rounds) }
     }
 }
 

@@ -326,55 +326,72 @@ final class RSSSampler: Sendable {
     }
 }
 
-func slowConsumer(_ bench: Bench, _ spec: FanoutSpec) async throws -> Report {
+func slowConsumer(_ bench: Bench, _ spec: FanoutSpec, rounds: Int) async throws -> Report {
     let rig = FanoutRig(bench: bench, spec: spec)
     bench.log("slow-consumer: setting up 1 producer × \(spec.subscribersPerStream) subscribers")
     try await rig.setUp()
     _ = try await rig.trial(rate: 10, duration: bench.smoke ? 0.3 : 1.0)
 
-    let sampleEvery = bench.smoke ? 0.1 : 0.5
-    bench.log("slow-consumer: phase A (every subscriber reads)")
-    let samplerA = RSSSampler()
-    samplerA.start(pid: bench.serverPid, interval: sampleEvery)
-    let a = try await rig.trial(rate: spec.rate, duration: spec.duration)
-    let rssA = samplerA.stop()
+    // Phases alternate (A: every subscriber reads; B: one more subscriber that stopped reading
+    // is subscribed too), so drift in the machine's load falls on both alike. Each B phase
+    // gets a fresh stalled subscriber, closed at the end of its phase; its frames never count.
+    let sampler = RSSSampler()
+    sampler.start(pid: bench.serverPid, interval: bench.smoke ? 0.1 : 0.5)
+    var without = Measurement()
+    var with = Measurement()
+    var expectedWithout = 0
+    var expectedWith = 0
+    var perRound: [String] = []
+    var slowClosed = false
+    var rssAfterA: [Int] = []
+    for round in 1...rounds {
+        bench.log("slow-consumer: round \(round) phase A (every subscriber reads)")
+        let a = try await rig.trial(rate: spec.rate, duration: spec.duration)
+        without.merge(a.measurement)
+        expectedWithout += a.expected
+        rssAfterA.append(bench.rss() ?? 0)
 
-    // One more subscriber that stops reading once subscribed; its frames are not counted.
-    let slow = try await bench.connector.open().get()
-    _ = try await slow.request(
-        "{\"type\":\"subscribe\",\"streamId\":\"\(rig.streamIds[0])\",\"clientType\":\"dashboard\",\"consumes\":[\"video-frame\"]}",
-        expect: "subscribed",
-        timeout: .seconds(10)
-    ).get()
-    try await slow.stopReading().get()
-
-    bench.log("slow-consumer: phase B (one subscriber stopped reading)")
-    let samplerB = RSSSampler()
-    samplerB.start(pid: bench.serverPid, interval: sampleEvery)
-    let b = try await rig.trial(rate: spec.rate, duration: spec.duration)
+        let slow = try await bench.connector.open().get()
+        _ = try await slow.request(
+            "{\"type\":\"subscribe\",\"streamId\":\"\(rig.streamIds[0])\",\"clientType\":\"dashboard\",\"consumes\":[\"video-frame\"]}",
+            expect: "subscribed",
+            timeout: .seconds(10)
+        ).get()
+        try await slow.stopReading().get()
+        bench.log("slow-consumer: round \(round) phase B (one subscriber stopped reading)")
+        let b = try await rig.trial(rate: spec.rate, duration: spec.duration)
+        with.merge(b.measurement)
+        expectedWith += b.expected
+        slowClosed = try await slow.eventLoop.submit { slow.closedByServer || !slow.channel.isActive }.get() || slowClosed
+        try? await slow.close(timeout: .milliseconds(200)).get()
+        perRound.append("\(format(a.measurement.ms(99), 2))/\(format(b.measurement.ms(99), 2))")
+    }
     try await sleepSeconds(bench.smoke ? 0.2 : 1.0)
-    let rssB = samplerB.stop()
-    let slowClosed = try await slow.eventLoop.submit { slow.closedByServer || !slow.channel.isActive }.get()
-    _ = try? await slow.channel.close().get()
+    let rss = sampler.stop()
     await rig.tearDown()
 
+    let lossWithout = expectedWithout == 0 ? 0 : max(0, Double(expectedWithout - without.received)) / Double(expectedWithout)
+    let lossWith = expectedWith == 0 ? 0 : max(0, Double(expectedWith - with.received)) / Double(expectedWith)
     var report = Report(scenario: "slow-consumer", target: bench.label)
     report.add("subs", spec.subscribersPerStream)
     report.add("frame_bytes", spec.frameBytes)
     report.add("rate", spec.rate, decimals: 1)
-    report.add("p99_without_ms", a.measurement.ms(99), decimals: 3)
-    report.add("p99_with_ms", b.measurement.ms(99), decimals: 3)
-    let ratio = a.measurement.ms(99) > 0 ? b.measurement.ms(99) / a.measurement.ms(99) : 0
-    report.add("p99_ratio", ratio, decimals: 2)
-    report.add("loss_without_pct", a.loss * 100, decimals: 3)
-    report.add("loss_with_pct", b.loss * 100, decimals: 3)
+    report.add("rounds", rounds)
+    report.add("p99_without_ms", without.ms(99), decimals: 3)
+    report.add("p99_with_ms", with.ms(99), decimals: 3)
+    report.add("p99_ratio", without.ms(99) > 0 ? with.ms(99) / without.ms(99) : 0, decimals: 2)
+    report.add("p50_without_ms", .double(without.ms(50), decimals: 3), line: false)
+    report.add("p50_with_ms", .double(with.ms(50), decimals: 3), line: false)
+    report.add("loss_without_pct", lossWithout * 100, decimals: 3)
+    report.add("loss_with_pct", lossWith * 100, decimals: 3)
     report.add("slow_closed_by_server", .bool(slowClosed))
-    if let first = rssA.first, !rssB.isEmpty {
+    report.add("p99_per_round_ms", .string(perRound.joined(separator: " ")), line: false)
+    if let first = rss.first {
         report.add("rss_start_kib", first)
-        report.add("rss_max_without_kib", rssA.max() ?? first)
-        report.add("rss_max_with_kib", rssB.max() ?? first)
-        report.add("rss_end_kib", rssB.last ?? first)
-        report.add("rss_series_kib", .ints(rssA + rssB), line: false)
+        report.add("rss_max_kib", rss.max() ?? first)
+        report.add("rss_end_kib", rss.last ?? first)
+        report.add("rss_after_each_a_kib", .ints(rssAfterA), line: false)
+        report.add("rss_series_kib", .ints(rss), line: false)
     }
     return report
 }

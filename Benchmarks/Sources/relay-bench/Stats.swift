@@ -64,6 +64,14 @@ struct Measurement: Sendable {
     }
 
     var maxMs: Double { self.histogram.totalCount > 0 ? Double(self.histogram.max) / 1000 : 0 }
+
+    mutating func merge(_ other: Measurement) {
+        self.histogram.add(other.histogram)
+        self.received += other.received
+        self.stale += other.stale
+        self.errors += other.errors
+        self.lastAt = max(self.lastAt, other.lastAt)
+    }
 }
 
 /// One `LoopStats` per event loop of the client group.
