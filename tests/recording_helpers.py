@@ -13,6 +13,8 @@ import json
 import time
 from typing import Any
 
+import abc
+
 from websockets.exceptions import ConnectionClosed
 
 from relay_helpers import RECV_TIMEOUT, RelayServer
@@ -21,13 +23,14 @@ from socketio_helpers import SIOClient
 JSON_PATH = "/ws/recording"
 
 
-class RecordingDevice:
+class RecordingDevice(abc.ABC):
     """What both codecs share: waiting for a given type, asserting silence."""
 
     codec = "?"
 
+    @abc.abstractmethod
     def recv(self, timeout: float = RECV_TIMEOUT) -> tuple[str, Any]:
-        raise NotImplementedError
+        """The next message as (type, body); each codec's device implements it."""
 
     def expect(self, type_: str, timeout: float = RECV_TIMEOUT, skip: tuple[str, ...] = ()) -> dict:
         """The body of the next message of ``type_``; types in ``skip`` are passed over."""
