@@ -18,6 +18,17 @@ done
 echo "== example plugin package (plugins/chat-history)"
 (cd plugins/chat-history && swift build --build-tests && swift test --skip-build)
 
+echo "== PostgreSQL (a throwaway server for the cluster tests)"
+# Both test suites get its admin URL (RELAY_TEST_DATABASE_URL; the integration tests create a
+# database per test) and its directory (RELAY_TEST_PG_DIR, for scripts/postgres.sh stop/start).
+# The directory is under /tmp: the server runs as user `postgres` when we are root.
+RELAY_TEST_PG_DIR=$(mktemp -d /tmp/relay-test-pg.XXXXXX)
+pg_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+trap 'scripts/postgres.sh stop "$RELAY_TEST_PG_DIR" || true; rm -rf "$RELAY_TEST_PG_DIR"' EXIT
+RELAY_TEST_DATABASE_URL=$(scripts/postgres.sh start "$RELAY_TEST_PG_DIR" "$pg_port")
+export RELAY_TEST_PG_DIR RELAY_TEST_DATABASE_URL
+echo "$RELAY_TEST_DATABASE_URL"
+
 echo "== unit tests"
 swift test --skip-build
 
