@@ -94,3 +94,88 @@ def track_server(request: pytest.FixtureRequest) -> Callable[[RelayServer], Rela
 @pytest.fixture
 def topic() -> str:
     return f"t-{uuid.uuid4().hex[:10]}"
+
+
+# ---------------------------------------------------------------------------
+# Cluster mode (issue 7): PostgreSQL and several relay nodes
+# ---------------------------------------------------------------------------
+#
+# - ``pg``: the admin URL of the test PostgreSQL (RELAY_TEST_DATABASE_URL; scripts/test.sh
+#   starts one with scripts/postgres.sh). Missing or unreachable: the tests fail, never skip.
+# - ``pg_database``: a fresh database for the test (dropped afterwards).
+# - ``cluster``: ``cluster(n=2, config=None, resume_grace=None, node_timeout=2, heartbeat=0.5,
+#   database_url=None, env=None, **RelayServer kwargs)`` starts n nodes (`a`, `b`, `c`, …) with
+#   `cluster.backend: postgres` on one fresh database (or ``database_url``) and waits until
+#   every node's /readyz answers 200.
+# - ``pg_server``: a throwaway PostgreSQL of the test's own (for stopping and starting it).
+
+import os as _os
+
+from cluster_helpers import (HEARTBEAT, NODE_TIMEOUT, Cluster, PgServer, create_database, drop_database,
+                             psql, wait_ready, with_cluster)
+
+
+@pytest.fixture(scope="session")
+def pg() -> str:
+    url = _os.environ.get("RELAY_TEST_DATABASE_URL")
+    if not url:
+        pytest.fail("RELAY_TEST_DATABASE_URL is not set: the cluster tests need a PostgreSQL admin URL "
+                    "(scripts/test.sh starts one; or: scripts/postgres.sh start /tmp/relay-pg 55433 and "
+                    "RELAY_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:55433/postgres)", pytrace=False)
+    try:
+        psql(url, "SELECT 1")
+    except AssertionError as exc:
+        pytest.fail(f"RELAY_TEST_DATABASE_URL={url} is not reachable: {exc}", pytrace=False)
+    return url
+
+
+@pytest.fixture
+def pg_database(pg: str) -> str:
+    name, url = create_database(pg)
+    yield url
+    drop_database(pg, name)
+
+
+@pytest.fixture
+def pg_server() -> PgServer:
+    server = PgServer().start()
+    try:
+        yield server
+    finally:
+        server.destroy()
+
+
+@pytest.fixture
+def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, pg: str
+            ) -> Callable[..., Cluster]:
+    started: list[Any] = []
+    databases: list[str] = []
+
+    def make(n: int = 2, config: dict | str | None = None, *, resume_grace: float | None = None,
+             node_timeout: float = NODE_TIMEOUT, heartbeat: float = HEARTBEAT,
+             database_url: str | None = None, env: dict[str, str] | None = None,
+             ready_timeout: float = 30.0, **kwargs: Any) -> Cluster:
+        if database_url is None:
+            name, database_url = create_database(pg)
+            databases.append(name)
+
+        def start_node(node_id: str) -> RelayServer:
+            cfg = with_cluster(config, node_id, heartbeat, node_timeout, resume_grace)
+            node_env = {"RELAY_DATABASE_URL": database_url, **(env or {})}
+            server = RelayServer(tmp_path_factory.mktemp(f"node-{node_id}"), cfg, env=node_env, **kwargs)
+            started.append(server)
+            _servers_of(request.node).append(server)
+            return server.start()
+
+        nodes = Cluster(start_node, database_url)
+        for _ in range(n):
+            nodes.add_node(wait=False)
+        for node in nodes:
+            wait_ready(node, ready_timeout)
+        return nodes
+
+    yield make
+    for server in started:
+        server.stop()
+    for name in databases:
+        drop_database(pg, name)
