@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "Plugins", targets: ["Plugins"]),
         .library(name: "RelayCLI", targets: ["RelayCLI"]),
         .library(name: "RelaySQLite", targets: ["RelaySQLite"]),
+        .library(name: "RelayPostgres", targets: ["RelayPostgres"]),
         .executable(name: "relay", targets: ["relay"]),
     ],
     dependencies: [
@@ -32,6 +33,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
@@ -87,10 +89,24 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "RelayPostgres",
+            dependencies: [
+                "RelayKernel",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "RelayCLI",
             dependencies: [
                 "RelayKernel",
                 "RelaySQLite",
+                "RelayPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
@@ -107,7 +123,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RelayKernelTests",
-            dependencies: ["RelayKernel", "RelayCLI", "RelaySQLite", "Plugins"],
+            dependencies: ["RelayKernel", "RelayCLI", "RelaySQLite", "RelayPostgres", "Plugins"],
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),

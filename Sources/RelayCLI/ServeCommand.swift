@@ -38,7 +38,7 @@ struct ServeCommand: AsyncParsableCommand {
                     environment: environment,
                     port: self.port,
                     renderMetrics: { prometheus.emitToString() },
-                    openDurableStore: { settings in try await DurableStoreOpener.open(settings, logger: logger) }
+                    openBackends: { configuration in try await BackendOpener.open(configuration, environment: environment, logger: logger) }
                 ),
                 registry: registry,
                 logger: logger

@@ -14,13 +14,15 @@ public struct RelayConfiguration: Sendable, Equatable {
     public var routes: [RouteSettings] = []
     /// `store:`
     public var store = StoreSettings()
+    /// `cluster:`
+    public var cluster = ClusterSettings()
 
     /// An empty configuration with defaults.
     public init() {}
 }
 
 extension RelayConfiguration: Decodable {
-    enum Keys: String, CodingKey, CaseIterable { case server, auth, limits, endpoints, plugins, routes, store }
+    enum Keys: String, CodingKey, CaseIterable { case server, auth, limits, endpoints, plugins, routes, store, cluster }
 
     public init(from decoder: any Decoder) throws {
         let fields = ConfigFields(decoder, keys: Keys.self)
@@ -33,6 +35,14 @@ extension RelayConfiguration: Decodable {
         self.plugins = plugins.instances
         self.routes = fields.value(.routes, default: [RouteSettings]())
         self.store = fields.value(.store, default: self.store)
+        self.cluster = fields.value(.cluster, default: self.cluster)
+        if self.cluster.isEnabled {
+            // Every node must see the same shared state and records.
+            if self.store.backend == .sqlite {
+                fields.invalid(.store, "a cluster keeps its store in PostgreSQL; remove store.path")
+            }
+            self.store.backend = .postgres
+        }
     }
 }
 

@@ -189,7 +189,7 @@ final class RelayConnection: Sendable {
     func open(identity: VerifiedIdentity) async {
         if let token = self.request.query["resume"], !token.isEmpty {
             let lastSeen = self.request.query["lastSeen"].flatMap { Int($0) } ?? 0
-            if self.resume(token: token, lastSeen: lastSeen, identity: identity) { return }
+            if await self.resume(token: token, lastSeen: lastSeen, identity: identity) { return }
             await self.openFresh(identity: identity, resumeAttempted: true)
         } else {
             await self.openFresh(identity: identity, resumeAttempted: false)
@@ -275,29 +275,78 @@ final class RelayConnection: Sendable {
         JSONValue.object(["message": .string(message)]).jsonText
     }
 
-    /// Resumes the session holding `token`; `false` when the client must start afresh.
-    func resume(token: String, lastSeen: Int, identity: VerifiedIdentity) -> Bool {
+    /// Resumes the session holding `token`, here or taken over from another node; `false` when
+    /// the client must start afresh.
+    func resume(token: String, lastSeen: Int, identity: VerifiedIdentity) async -> Bool {
         let hub = self.state.runtime.hub
         let endpoint = self.endpoint.settings.path
         guard
             let session = hub.redeem(resumeToken: token, accept: { $0.info.userId == identity.userId && $0.info.endpoint == endpoint })
-        else { return false }
+        else {
+            return await self.resumeFromCluster(token: token, lastSeen: lastSeen, identity: identity)
+        }
         let newToken = RandomToken.make(length: 32)
         guard let resumed = session.resume(on: self.control, lastSeen: lastSeen, newToken: newToken) else { return false }
         hub.issue(resumeToken: newToken, for: session)
         resumed.previous?.requestClose(CloseReason(.normal, "resumed on another connection"))
+        self.attachResumed(session, token: newToken, replayed: resumed.replayed, generation: resumed.generation)
+        return true
+    }
+
+    /// Takes over an identity another node holds (its queue handed over) or held before it
+    /// died (the messages that waited for it in the database).
+    private func resumeFromCluster(token: String, lastSeen: Int, identity: VerifiedIdentity) async -> Bool {
+        guard let cluster = self.state.runtime.hub.cluster, let node = self.state.clusterNode else { return false }
+        let claim: ClusterClaim?
+        do {
+            claim = try await cluster.claim(.init(resumeToken: token, userId: identity.userId, endpoint: self.endpoint.settings.path))
+        } catch {
+            self.logger.warning("cluster resume failed", metadata: ["error.type": "\(error)"])
+            return false
+        }
+        guard let claim else { return false }
+        let newToken = RandomToken.make(length: 32)
+        let session = ClientSession(
+            info: claim.info,
+            bounds: ClientSession.Bounds(
+                queueMessages: self.limits.queueMessages,
+                queueBytes: self.limits.queueBytes,
+                replayMessages: self.settings.server.resumeBufferMessages
+            ),
+            control: self.control,
+            resumeToken: newToken
+        )
+        let hub = self.state.runtime.hub
+        // Registered before the handover so that what arrives meanwhile queues behind it.
+        hub.register(session, announce: false)
+        hub.issue(resumeToken: newToken, for: session)
+        for room in claim.rooms.compactMap(RoomKey.init(clusterName:)) { hub.join(room, client: session.id, announce: false) }
+        var frames = node.waitingFrames(claim.waiting)
+        var lastSequence = lastSeen
+        if let previous = claim.previousNode {
+            let timeout = Duration.seconds(self.settings.cluster.nodeTimeout)
+            if let handed = await node.requestHandover(of: session.id, from: previous, lastSeen: lastSeen, timeout: timeout) {
+                frames = handed.frames + frames
+                lastSequence = max(handed.lastSequence, lastSeen)
+            } else {
+                self.logger.warning("previous node did not hand the client over", metadata: ["relay.cluster.node": "\(previous)"])
+            }
+        }
+        session.restore(frames, lastSequence: lastSequence)
+        self.attachResumed(session, token: newToken, replayed: session.pendingCount, generation: session.generation)
+        return true
+    }
+
+    /// Sends `connected` for a resumed identity and starts writing its queue.
+    private func attachResumed(_ session: ClientSession, token: String, replayed: Int, generation: Int) {
         self.sessions.withLock { $0[""] = session }
         self.control.sendDirect(
             .json(
                 type: "connected",
-                [
-                    "clientId": .string(session.id.rawValue), "resumeToken": .string(newToken), "resumed": true,
-                    "replayed": .int(resumed.replayed),
-                ]
+                ["clientId": .string(session.id.rawValue), "resumeToken": .string(token), "resumed": true, "replayed": .int(replayed)]
             )
         )
-        self.control.attach(session, generation: resumed.generation)
-        return true
+        self.control.attach(session, generation: generation)
     }
 
     /// The client sessions of this connection, by Socket.IO namespace (`""` for `json`).
@@ -340,11 +389,16 @@ final class RelayConnection: Sendable {
     /// Removes a session everywhere and tells the plugins of its endpoint.
     static func leaveForGood(_ session: ClientSession, state: RelayState) async {
         guard let rooms = state.runtime.hub.remove(session) else { return }
-        guard let endpoint = state.currentTable.endpoint(named: session.info.endpoint) else { return }
+        await Self.announceDeparture(session.info, rooms: rooms, state: state)
+    }
+
+    /// Tells the plugins of a client's endpoint that it left for good (it was in `rooms`).
+    static func announceDeparture(_ info: ClientInfo, rooms: Set<RoomKey>, state: RelayState) async {
+        guard let endpoint = state.currentTable.endpoint(named: info.endpoint) else { return }
         for instance in endpoint.instances {
-            var context = state.runtime.context(instance: instance.name, client: session.info, route: nil)
+            var context = state.runtime.context(instance: instance.name, client: info, route: nil)
             context.departedRooms = rooms
-            await instance.plugin.clientLeft(session.info, context: context)
+            await instance.plugin.clientLeft(info, context: context)
         }
     }
 
@@ -619,7 +673,7 @@ final class RelayConnection: Sendable {
         }
         let lastSeen = body["lastSeen"]?.intValue ?? 0
         let identity = VerifiedIdentity(userId: fresh.info.userId, claims: fresh.info.claims, expiresAt: nil)
-        if self.resume(token: token, lastSeen: lastSeen, identity: identity) {
+        if await self.resume(token: token, lastSeen: lastSeen, identity: identity) {
             await RelayConnection.leaveForGood(fresh, state: self.state)
         } else {
             let newToken = RandomToken.make(length: 32)

@@ -201,6 +201,43 @@ final class ClientSession: Sendable {
         }
     }
 
+    /// The client's identity moves to another node: ends the session here (as ``markGone()``)
+    /// and returns what the client has not seen after `lastSeen`: the unseen part of the replay
+    /// log, then the queue, with the last sequence number given out. `nil` if already gone.
+    func handOver(after lastSeen: Int) -> (frames: [QueuedFrame], lastSequence: Int, rooms: Set<RoomKey>, control: ConnectionControl?)? {
+        self.state.withLock { state -> (frames: [QueuedFrame], lastSequence: Int, rooms: Set<RoomKey>, control: ConnectionControl?)? in
+            guard state.phase != .gone else { return nil }
+            var frames = Array(state.replay.filter { $0.sequence! > lastSeen })
+            frames += state.pending.filter { $0.sequence == nil }
+            let result = (frames, state.lastSequence, state.rooms, state.control)
+            state.phase = .gone
+            state.control = nil
+            state.pending.removeAll()
+            state.replay.removeAll()
+            state.pendingBytes = 0
+            state.replayBytes = 0
+            state.rooms.removeAll()
+            return result
+        }
+    }
+
+    /// Puts frames handed over by another node (or found waiting for this client) in front of
+    /// the queue; numbered frames go back into the replay log. Sequence numbers continue after
+    /// `lastSequence`.
+    func restore(_ frames: [QueuedFrame], lastSequence: Int) {
+        self.state.withLock { state in
+            state.lastSequence = max(state.lastSequence, lastSequence)
+            for frame in frames where frame.sequence != nil {
+                state.replay.append(frame)
+                state.replayBytes += frame.message.size
+            }
+            for frame in frames.reversed() {
+                state.pending.prepend(frame)
+                state.pendingBytes += frame.message.size
+            }
+        }
+    }
+
     /// The client left for good; returns its rooms (to leave) or `nil` if it had already gone.
     func markGone() -> Set<RoomKey>? {
         self.state.withLock { state in

@@ -2,31 +2,44 @@ import Metrics
 import Synchronization
 
 /// Where every client identity and room lives: delivery by client id and by room, never by
-/// socket. Sharded; no lock spans the whole process.
+/// socket. Sharded; no lock spans the whole process. In a cluster, what is not here goes to
+/// the backplane: one envelope per client elsewhere, one per other node with room members.
 final class RelayHub: Sendable {
     /// What a delivery did.
     struct Report: Sendable, Equatable {
         var delivered = 0
         var dropped = 0
+        /// Of the dropped, those that could not cross to another node.
+        var unavailable = 0
+
+        static func + (lhs: Report, rhs: Report) -> Report {
+            Report(delivered: lhs.delivered + rhs.delivered, dropped: lhs.dropped + rhs.dropped, unavailable: lhs.unavailable + rhs.unavailable)
+        }
     }
 
     let metrics: RelayMetrics
+    /// The other nodes, in cluster mode.
+    let cluster: (any ClusterBackplane)?
     private let sessions = ShardedMap<ClientID, ClientSession>()
     private let resumeTokens = ShardedMap<String, ClientID>()
     private let rooms = ShardedMap<RoomKey, Room>()
     private let sessionCount = Atomic<Int>(0)
     private let roomCount = Atomic<Int>(0)
 
-    init(metrics: RelayMetrics) {
+    init(metrics: RelayMetrics, cluster: (any ClusterBackplane)? = nil) {
         self.metrics = metrics
+        self.cluster = cluster
     }
 
     // MARK: Sessions
 
-    func register(_ session: ClientSession) {
+    /// Adds a session; `announce` tells the other nodes (not for an identity taken over from
+    /// another node, which the takeover already moved).
+    func register(_ session: ClientSession, announce: Bool = true) {
         self.sessions.update(session.id) { $0 = session }
         self.resumeTokens.update(session.resumeToken) { $0 = session.id }
         self.metrics.sessionsActive.set(self.sessionCount.wrappingAdd(1, ordering: .relaxed).newValue)
+        if announce { self.announce(.clientUp(session.info, resumeToken: session.resumeToken)) }
     }
 
     func session(_ id: ClientID) -> ClientSession? { self.sessions[id] }
@@ -46,37 +59,89 @@ final class RelayHub: Sendable {
     /// Issues `token` for `session` (after a resume).
     func issue(resumeToken token: String, for session: ClientSession) {
         self.resumeTokens.update(token) { $0 = session.id }
+        self.announce(.resumeToken(session.id, token))
     }
 
     /// Removes a departed session from the directory and every room; returns its rooms.
-    func remove(_ session: ClientSession) -> Set<RoomKey>? {
+    /// `announce: false` when the identity moved to another node rather than leaving.
+    func remove(_ session: ClientSession, announce: Bool = true) -> Set<RoomKey>? {
         guard let rooms = session.markGone() else { return nil }
+        self.forget(session, rooms: rooms)
+        if announce { self.announce(.clientDown(session.id)) }
+        return rooms
+    }
+
+    /// Drops a session that was already marked gone from the local directory and rooms.
+    func forget(_ session: ClientSession, rooms: Set<RoomKey>) {
         self.sessions.update(session.id) { current in
             if current === session { current = nil }
         }
         self.resumeTokens.removeValue(forKey: session.resumeToken)
-        for room in rooms { self.leave(room, client: session.id) }
+        for room in rooms { self.leave(room, client: session.id, announce: false) }
         self.metrics.sessionsActive.set(self.sessionCount.wrappingSubtract(1, ordering: .relaxed).newValue)
-        return rooms
+    }
+
+    /// Tells the other nodes about a change here (best effort: a backplane that is down
+    /// re-registers everything when it reconnects).
+    private func announce(_ change: ClusterChange) {
+        _ = self.cluster?.submit(.change(change))
     }
 
     var allSessions: [ClientSession] { self.sessions.values }
 
     // MARK: Delivery
 
-    /// Queues `message` for one client.
+    /// Queues `message` for one client, here or on another node.
     @discardableResult
     func send(_ message: OutboundMessage, to id: ClientID, policy: RouteSettings.OverflowPolicy, counter: Counter?) -> Report {
-        guard let session = self.sessions[id] else {
+        if let session = self.sessions[id] {
+            return self.deliver(message, to: session, policy: policy, counter: counter)
+        }
+        guard let cluster, cluster.directory.location(of: id) != nil else {
             self.metrics.drops(.recipientGone).increment()
             return Report(delivered: 0, dropped: 1)
         }
-        return self.deliver(message, to: session, policy: policy, counter: counter)
+        return self.forward(.toClient(id, ClusterEnvelope.client(id, message, policy: policy, hops: 0).encoded), recipients: 1)
+    }
+
+    /// Hands an envelope to the backplane; counts it as `recipients` deliveries or drops.
+    func forward(_ item: ClusterOutgoing, recipients: Int) -> Report {
+        guard let cluster else { return Report() }
+        if cluster.submit(item) {
+            self.metrics.clusterOut.increment()
+            return Report(delivered: recipients, dropped: 0)
+        }
+        self.metrics.drops(.clusterUnavailable).increment(by: Int64(recipients))
+        return Report(delivered: 0, dropped: recipients, unavailable: recipients)
     }
 
     /// Queues `message` for every member of `room` except `excluded`: one shared buffer.
     @discardableResult
     func publish(
+        _ message: OutboundMessage,
+        to room: RoomKey,
+        except excluded: ClientID?,
+        policy: RouteSettings.OverflowPolicy,
+        counter: Counter?
+    ) -> Report {
+        var report = self.publishLocally(message, to: room, except: excluded, policy: policy, counter: counter)
+        guard let cluster else { return report }
+        let name = room.clusterName
+        let remote = cluster.directory.recipients(of: name, except: excluded)
+        if !remote.nodes.isEmpty {
+            let envelope = ClusterEnvelope.room(room, message, except: excluded, policy: policy).encoded  // once for every node
+            for (node, count) in remote.nodes {
+                report = report + self.forward(.toNode(node, room: name, envelope), recipients: count)
+            }
+        }
+        for orphan in remote.orphans {
+            report = report + self.forward(.toClient(orphan, ClusterEnvelope.client(orphan, message, policy: policy, hops: 0).encoded), recipients: 1)
+        }
+        return report
+    }
+
+    /// Queues `message` for this node's members of `room` except `excluded`: one shared buffer.
+    func publishLocally(
         _ message: OutboundMessage,
         to room: RoomKey,
         except excluded: ClientID?,
@@ -119,7 +184,7 @@ final class RelayHub: Sendable {
 
     /// Adds a client to a room; `false` if the client is unknown or gone.
     @discardableResult
-    func join(_ room: RoomKey, client id: ClientID) -> Bool {
+    func join(_ room: RoomKey, client id: ClientID, announce: Bool = true) -> Bool {
         guard let session = self.sessions[id], session.addRoom(room) else { return false }
         let created = self.rooms.update(room) { existing -> Bool in
             let target = existing ?? Room()
@@ -128,11 +193,13 @@ final class RelayHub: Sendable {
             return existing == nil
         }
         if created { self.metrics.roomsActive.set(self.roomCount.wrappingAdd(1, ordering: .relaxed).newValue) }
+        if announce { self.announce(.joined(room: room.clusterName, id)) }
         return true
     }
 
     /// Removes a client from a room.
-    func leave(_ room: RoomKey, client id: ClientID) {
+    func leave(_ room: RoomKey, client id: ClientID, announce: Bool = true) {
+        if announce, self.sessions[id]?.rooms.contains(room) == true { self.announce(.left(room: room.clusterName, id)) }
         self.sessions[id]?.removeRoom(room)
         let removed = self.rooms.update(room) { existing -> Bool in
             guard let target = existing, target.remove(id) else { return false }
@@ -142,18 +209,26 @@ final class RelayHub: Sendable {
         if removed { self.metrics.roomsActive.set(self.roomCount.wrappingSubtract(1, ordering: .relaxed).newValue) }
     }
 
-    /// The members of a room.
-    func members(of room: RoomKey) -> [ClientSession] {
-        self.rooms[room]?.sessions ?? []
+    /// The members of a room, on every node.
+    func members(of room: RoomKey) -> [ClientInfo] {
+        let local = (self.rooms[room]?.sessions ?? []).map(\.info)
+        guard let cluster else { return local }
+        return local + cluster.directory.members(of: room.clusterName)
     }
 
-    /// How many clients are in a room.
+    /// How many clients are in a room, on every node.
     func memberCount(of room: RoomKey) -> Int {
-        self.rooms[room]?.count ?? 0
+        (self.rooms[room]?.count ?? 0) + (self.cluster?.directory.memberCount(of: room.clusterName) ?? 0)
     }
 
-    /// Whether a client is in a room.
+    /// Whether a client is in a room, on any node.
     func isMember(_ id: ClientID, of room: RoomKey) -> Bool {
-        self.rooms[room]?.contains(id) ?? false
+        if self.rooms[room]?.contains(id) == true { return true }
+        return self.cluster?.directory.isMember(id, of: room.clusterName) ?? false
+    }
+
+    /// A client here, or what the cluster knows of one elsewhere.
+    func clientInfo(_ id: ClientID) -> ClientInfo? {
+        self.sessions[id]?.info ?? self.cluster?.directory.info(of: id)
     }
 }

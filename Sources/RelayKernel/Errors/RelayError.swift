@@ -41,10 +41,13 @@ public struct RelayError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let unauthenticated = Code("unauthenticated")
         /// The message exceeds a size limit.
         public static let tooLarge = Code("too_large")
+        /// A recipient on another node could not be reached (the cluster database is down).
+        public static let unavailable = Code("unavailable")
 
         /// Every code, for metrics set-up.
         public static let all: [Code] = [
             .badJSON, .invalidMessage, .unknownType, .forbidden, .notFound, .conflict, .rateLimited, .unauthenticated, .tooLarge,
+            .unavailable,
         ]
 
         /// The HTTP status a REST answer with this code carries.
@@ -56,6 +59,7 @@ public struct RelayError: Error, Sendable, Hashable, CustomStringConvertible {
             case .conflict: 409
             case .tooLarge: 413
             case .rateLimited: 429
+            case .unavailable: 503
             default: 400
             }
         }

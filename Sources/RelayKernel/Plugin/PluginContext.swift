@@ -93,7 +93,7 @@ public struct PluginContext: Sendable {
 
     /// The members of one of this instance's rooms.
     public func members(of room: String) -> [ClientInfo] {
-        self.runtime.hub.members(of: self.roomKey(room)).map(\.info)
+        self.runtime.hub.members(of: self.roomKey(room))
     }
 
     /// How many clients are in one of this instance's rooms (no copy of the member list).
@@ -112,9 +112,9 @@ public struct PluginContext: Sendable {
         return rooms.filter { $0.instance == self.instance }.map(\.name).sorted()
     }
 
-    /// A client that is connected or may still resume.
+    /// A client that is connected or may still resume, on any node.
     public func clientInfo(_ id: ClientID) -> ClientInfo? {
-        self.runtime.hub.session(id)?.info
+        self.runtime.hub.clientInfo(id)
     }
 
     /// Runs `action` once after `delay` with a context of this instance.
@@ -161,7 +161,18 @@ public struct PluginContext: Sendable {
     private func roomKey(_ room: String) -> RoomKey { RoomKey(instance: self.instance, name: room) }
 
     private func reportDrops(_ report: RelayHub.Report, of message: OutboundMessage) {
-        guard report.dropped > 0, let route, route.settings.reportDrops, let client else { return }
+        guard report.dropped > 0, let client else { return }
+        if report.unavailable > 0 {
+            // Another node could not be reached: the sender hears it whatever the route says.
+            self.runtime.hub.metrics.error(.unavailable)
+            self.runtime.hub.send(
+                .error(RelayError(.unavailable, "\(report.unavailable) recipient(s) on other nodes could not be reached"), ref: self.messageType ?? message.type),
+                to: client.id,
+                policy: .dropOldest,
+                counter: self.runtime.hub.metrics.kernelMessagesOut
+            )
+        }
+        guard let route, route.settings.reportDrops else { return }
         self.runtime.hub.send(
             .json(type: "dropped", ["ref": .string(self.messageType ?? message.type), "count": .int(report.dropped)]),
             to: client.id,

@@ -17,6 +17,12 @@ public final class RelayMetrics: Sendable {
     private let closesByCode: [UInt16: Counter]
     private let kernelIn: Counter
     private let kernelOut: Counter
+    /// Envelopes handed to the cluster backplane for other nodes.
+    let clusterOut = Counter(label: "relay_cluster_envelopes_out_total")
+    /// Envelopes received from other nodes.
+    let clusterIn = Counter(label: "relay_cluster_envelopes_in_total")
+    /// Messages delivered here that other nodes' routes sent.
+    let clusterDelivered = Counter(label: "relay_messages_out_total", dimensions: [("route", "cluster"), ("plugin", "cluster")])
 
     /// Creates the handles through the bootstrapped metrics backend.
     public init() {
@@ -43,6 +49,8 @@ public final class RelayMetrics: Sendable {
         case rateLimitedNotice = "rate_limited_notice"
         /// The recipient had left.
         case recipientGone = "recipient_gone"
+        /// The recipient was on another node and the cluster backplane was down or full.
+        case clusterUnavailable = "cluster_unavailable"
     }
 
     /// Counts an error answer.

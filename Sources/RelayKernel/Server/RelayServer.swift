@@ -23,9 +23,10 @@ public final class RelayServer: Sendable {
         public var port: Int?
         /// Renders `/metrics` (the composition root owns the metrics backend).
         public var renderMetrics: (@Sendable () -> String)?
-        /// Opens the durable store for the route file's `store:` settings (the composition root
-        /// owns the drivers); the default keeps records in memory.
-        public var openDurableStore: @Sendable (StoreSettings) async throws -> any DurableStore
+        /// Opens the stores and the cluster backplane for the route file's `store:` and
+        /// `cluster:` settings (the composition root owns the drivers); the default keeps
+        /// everything in memory.
+        public var openBackends: @Sendable (RelayConfiguration) async throws -> RelayBackends
 
         /// Creates options.
         public init(
@@ -33,13 +34,13 @@ public final class RelayServer: Sendable {
             environment: [String: String],
             port: Int? = nil,
             renderMetrics: (@Sendable () -> String)? = nil,
-            openDurableStore: @escaping @Sendable (StoreSettings) async throws -> any DurableStore = { _ in MemoryDurableStore() }
+            openBackends: @escaping @Sendable (RelayConfiguration) async throws -> RelayBackends = { _ in .inMemory() }
         ) {
             self.routeFile = routeFile
             self.environment = environment
             self.port = port
             self.renderMetrics = renderMetrics
-            self.openDurableStore = openDurableStore
+            self.openBackends = openBackends
         }
     }
 
@@ -58,11 +59,12 @@ public final class RelayServer: Sendable {
         let table = try RouteTable(file: file, registry: registry, previous: nil, logger: logger)
         let metrics = RelayMetrics()
         let timers = RelayTimers()
+        let backends = try await options.openBackends(file.configuration)
         let runtime = PluginRuntime(
-            hub: RelayHub(metrics: metrics),
+            hub: RelayHub(metrics: metrics, cluster: backends.cluster),
             timers: timers,
-            store: MemoryKeyValueStore(),
-            records: try await options.openDurableStore(file.configuration.store),
+            store: backends.store,
+            records: backends.records,
             keys: keys,
             logger: logger
         )
@@ -84,8 +86,10 @@ public final class RelayServer: Sendable {
     /// drainer (which therefore shuts down first, closing clients with 1001 before the listener
     /// stops; the store closes last).
     public var services: [any Service] {
-        [
-            DurableStoreCloser(store: self.state.runtime.records, logger: self.logger),
+        let cluster: [any Service] = self.state.clusterNode.map { node in
+            [ClusterService(backplane: self.state.runtime.hub.cluster!, node: node, logger: self.logger)]
+        } ?? []
+        return [DurableStoreCloser(store: self.state.runtime.records, logger: self.logger)] + cluster + [
             self.timers,
             self.application,
             ConnectionDrainer(state: self.state, drainTimeout: self.state.currentTable.configuration.server.drainTimeout),
@@ -140,6 +144,9 @@ public final class RelayServer: Sendable {
         router.get("/healthz") { _, _ in Self.jsonResponse(["status": "ok"]) }
         router.get("/readyz") { _, _ in
             if state.isDraining { return Self.jsonResponse(["status": "draining"], status: .serviceUnavailable) }
+            if let cluster = state.runtime.hub.cluster, !cluster.isReady {
+                return Self.jsonResponse(["status": "cluster unreachable"], status: .serviceUnavailable)
+            }
             guard await state.runtime.records.isReachable() else {
                 return Self.jsonResponse(["status": "store unreachable"], status: .serviceUnavailable)
             }

@@ -14,6 +14,7 @@ final class RelayState: Sendable {
     private let table: Mutex<RouteTable>
     private let live = ShardedMap<ObjectIdentifier, ConnectionControl>(shardCount: 16)
     private let drainingFlag = Atomic<Bool>(false)
+    private let node = Mutex<ClusterNode?>(nil)
 
     init(table: RouteTable, registry: PluginRegistry, runtime: PluginRuntime, metrics: RelayMetrics, logger: Logger) {
         self.table = Mutex(table)
@@ -21,6 +22,17 @@ final class RelayState: Sendable {
         self.runtime = runtime
         self.metrics = metrics
         self.logger = logger
+    }
+
+    /// The cluster side of this process (created once, in cluster mode).
+    var clusterNode: ClusterNode? {
+        guard self.runtime.hub.cluster != nil else { return nil }
+        return self.node.withLock { node in
+            if let node { return node }
+            let created = ClusterNode(state: self)
+            node = created
+            return created
+        }
     }
 
     var currentTable: RouteTable { self.table.withLock { $0 } }

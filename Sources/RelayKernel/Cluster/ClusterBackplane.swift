@@ -1,0 +1,102 @@
+public import NIOCore
+
+/// How relay nodes reach each other: the kernel's side of a cluster.
+///
+/// The kernel keeps every delivery local when it can and hands the backplane only what must
+/// cross nodes: envelopes for clients and rooms elsewhere, and changes to this node's clients
+/// and memberships (so the other nodes' ``ClusterDirectory`` replicas stay current). Nothing
+/// here waits on the database: ``submit(_:)`` queues or refuses at once.
+public protocol ClusterBackplane: Sendable {
+    /// This node's id.
+    var nodeID: String { get }
+
+    /// The other nodes' clients and room memberships, as last heard.
+    var directory: ClusterDirectory { get }
+
+    /// Whether cross-node delivery works right now (database reachable, listening).
+    var isReady: Bool { get }
+
+    /// Connects, listens and keeps this node registered until cancelled; hands what arrives for
+    /// this node to `node`. Reconnects with backoff on its own.
+    func run(node: ClusterNode) async throws
+
+    /// Queues an envelope or a change, in order after everything submitted before it; `false`
+    /// when the backplane is down or its queue is full (the caller counts and reports it).
+    func submit(_ item: ClusterOutgoing) -> Bool
+
+    /// Takes over the identity holding `request.resumeToken` for this node, if the token names
+    /// a client that is on another node or whose node died; `nil` when it names none.
+    func claim(_ request: ClusterClaim.Request) async throws -> ClusterClaim?
+}
+
+/// One item for the backplane's ordered outbound stream.
+public enum ClusterOutgoing: Sendable {
+    /// An envelope for whichever node holds `client` (or waiting for it if it is between nodes).
+    case toClient(ClientID, ByteBuffer)
+    /// An envelope for one node (`room` names the room it is for, if any).
+    case toNode(String, room: String?, ByteBuffer)
+    /// A change to this node's clients and memberships.
+    case change(ClusterChange)
+}
+
+/// A change to the clients and room memberships a node holds.
+public enum ClusterChange: Sendable, Equatable {
+    /// A client identity now lives on this node (with its current resume token).
+    case clientUp(ClientInfo, resumeToken: String)
+    /// A client's resume token changed (after a resume).
+    case resumeToken(ClientID, String)
+    /// A client left for good.
+    case clientDown(ClientID)
+    /// A client joined a room (`room` is ``RoomKey/clusterName``).
+    case joined(room: String, ClientID)
+    /// A client left a room.
+    case left(room: String, ClientID)
+}
+
+/// The result of ``ClusterBackplane/claim(_:)``.
+public struct ClusterClaim: Sendable {
+    /// What the claiming node knows of the resuming client.
+    public struct Request: Sendable {
+        /// The resume token the client presented.
+        public var resumeToken: String
+        /// The authenticated user of the new connection (must match the identity's).
+        public var userId: String?
+        /// The endpoint of the new connection (must match the identity's).
+        public var endpoint: String
+
+        /// Creates a request.
+        public init(resumeToken: String, userId: String?, endpoint: String) {
+            self.resumeToken = resumeToken
+            self.userId = userId
+            self.endpoint = endpoint
+        }
+    }
+
+    /// The client identity taken over.
+    public var info: ClientInfo
+    /// Its rooms (``RoomKey/clusterName``), now held by this node.
+    public var rooms: [String]
+    /// The live node that held it and must hand its queue over, or `nil` when that node is dead.
+    public var previousNode: String?
+    /// Envelopes that were waiting for the client while it had no live node, oldest first.
+    public var waiting: [ByteBuffer]
+
+    /// Creates a claim.
+    public init(info: ClientInfo, rooms: [String], previousNode: String?, waiting: [ByteBuffer]) {
+        self.info = info
+        self.rooms = rooms
+        self.previousNode = previousNode
+        self.waiting = waiting
+    }
+}
+
+extension RoomKey {
+    /// The room's name across the cluster: `instance/name`.
+    public var clusterName: String { self.instance + "/" + self.name }
+
+    /// Parses ``clusterName``.
+    public init?(clusterName: String) {
+        guard let slash = clusterName.firstIndex(of: "/") else { return nil }
+        self.init(instance: String(clusterName[..<slash]), name: String(clusterName[clusterName.index(after: slash)...]))
+    }
+}

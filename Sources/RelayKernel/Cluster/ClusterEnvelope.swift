@@ -1,0 +1,202 @@
+public import NIOCore
+
+/// What one node sends another through the backplane, in a compact binary form.
+///
+/// Messages keep the structure of ``OutboundMessage`` (a JSON object, a Socket.IO event with
+/// attachments, an acknowledgement or a binary frame) so the receiving node derives every wire
+/// form itself: nothing is re-encoded per recipient, on either side.
+enum ClusterEnvelope: Sendable {
+    /// A message for one client.
+    case client(ClientID, OutboundMessage, policy: RouteSettings.OverflowPolicy, hops: UInt8)
+    /// A message for the receiving node's members of a room.
+    case room(RoomKey, OutboundMessage, except: ClientID?, policy: RouteSettings.OverflowPolicy)
+    /// A node that took over a client's identity asks its previous node for the client's queue.
+    case handoverRequest(ClientID, toNode: String, lastSeen: Int)
+    /// The previous node's answer: the frames the client has not seen, numbered, in order
+    /// (`nil` when it no longer had the client).
+    case handover(ClientID, frames: [HandedFrame]?, lastSequence: Int)
+
+    /// A queued frame on its way to another node.
+    struct HandedFrame: Sendable {
+        var sequence: Int?
+        var droppable: Bool
+        var message: OutboundMessage
+    }
+
+    private enum Tag: UInt8 {
+        case client = 1, room, handoverRequest, handover, handoverRefused
+    }
+
+    private enum ContentTag: UInt8 {
+        case object = 1, event, ack, binary
+    }
+
+    struct DecodingError: Error {}
+
+    // MARK: Encoding
+
+    /// The envelope's bytes.
+    var encoded: ByteBuffer {
+        var buffer = ByteBuffer()
+        switch self {
+        case .client(let id, let message, let policy, let hops):
+            buffer.writeInteger(Tag.client.rawValue)
+            Self.write(id.rawValue, into: &buffer)
+            buffer.writeInteger(Self.policyByte(policy))
+            buffer.writeInteger(hops)
+            Self.write(message, into: &buffer)
+        case .room(let room, let message, let except, let policy):
+            buffer.writeInteger(Tag.room.rawValue)
+            Self.write(room.instance, into: &buffer)
+            Self.write(room.name, into: &buffer)
+            Self.write(except?.rawValue ?? "", into: &buffer)
+            buffer.writeInteger(Self.policyByte(policy))
+            Self.write(message, into: &buffer)
+        case .handoverRequest(let id, let node, let lastSeen):
+            buffer.writeInteger(Tag.handoverRequest.rawValue)
+            Self.write(id.rawValue, into: &buffer)
+            Self.write(node, into: &buffer)
+            buffer.writeInteger(Int64(lastSeen))
+        case .handover(let id, nil, let lastSequence):
+            buffer.writeInteger(Tag.handoverRefused.rawValue)
+            Self.write(id.rawValue, into: &buffer)
+            buffer.writeInteger(Int64(lastSequence))
+        case .handover(let id, let frames?, let lastSequence):
+            buffer.writeInteger(Tag.handover.rawValue)
+            Self.write(id.rawValue, into: &buffer)
+            buffer.writeInteger(Int64(lastSequence))
+            buffer.writeInteger(UInt32(frames.count))
+            for frame in frames {
+                buffer.writeInteger(Int64(frame.sequence ?? -1))
+                buffer.writeInteger(UInt8(frame.droppable ? 1 : 0))
+                Self.write(frame.message, into: &buffer)
+            }
+        }
+        return buffer
+    }
+
+    private static func policyByte(_ policy: RouteSettings.OverflowPolicy) -> UInt8 {
+        policy == .dropOldest ? 1 : 0
+    }
+
+    private static func write(_ text: String, into buffer: inout ByteBuffer) {
+        buffer.writeInteger(UInt32(text.utf8.count))
+        buffer.writeString(text)
+    }
+
+    private static func write(_ bytes: ByteBuffer, into buffer: inout ByteBuffer) {
+        buffer.writeInteger(UInt32(bytes.readableBytes))
+        buffer.writeImmutableBuffer(bytes)
+    }
+
+    private static func write(_ list: [ByteBuffer], into buffer: inout ByteBuffer) {
+        buffer.writeInteger(UInt32(list.count))
+        for bytes in list { Self.write(bytes, into: &buffer) }
+    }
+
+    private static func write(_ message: OutboundMessage, into buffer: inout ByteBuffer) {
+        Self.write(message.type, into: &buffer)
+        switch message.content {
+        case .object(let bytes):
+            buffer.writeInteger(ContentTag.object.rawValue)
+            Self.write(bytes, into: &buffer)
+        case .binary(let bytes):
+            buffer.writeInteger(ContentTag.binary.rawValue)
+            Self.write(bytes, into: &buffer)
+        case .event(let arguments, let attachments):
+            buffer.writeInteger(ContentTag.event.rawValue)
+            Self.write(arguments, into: &buffer)
+            Self.write(attachments, into: &buffer)
+        case .ack(let id, let arguments, let attachments):
+            buffer.writeInteger(ContentTag.ack.rawValue)
+            buffer.writeInteger(Int64(id))
+            Self.write(arguments, into: &buffer)
+            Self.write(attachments, into: &buffer)
+        case .raw(let bytes):
+            // Protocol frames belong to one connection; sent elsewhere they travel as text.
+            buffer.writeInteger(ContentTag.object.rawValue)
+            Self.write(bytes, into: &buffer)
+        }
+    }
+
+    // MARK: Decoding
+
+    /// Reads an envelope; throws on bytes that are not one.
+    init(decoding bytes: ByteBuffer) throws {
+        var buffer = bytes
+        guard let raw = buffer.readInteger(as: UInt8.self), let tag = Tag(rawValue: raw) else { throw DecodingError() }
+        switch tag {
+        case .client:
+            let id = ClientID(try Self.readString(&buffer))
+            let policy = try Self.readPolicy(&buffer)
+            guard let hops = buffer.readInteger(as: UInt8.self) else { throw DecodingError() }
+            self = .client(id, try Self.readMessage(&buffer), policy: policy, hops: hops)
+        case .room:
+            let room = RoomKey(instance: try Self.readString(&buffer), name: try Self.readString(&buffer))
+            let except = try Self.readString(&buffer)
+            let policy = try Self.readPolicy(&buffer)
+            self = .room(room, try Self.readMessage(&buffer), except: except.isEmpty ? nil : ClientID(except), policy: policy)
+        case .handoverRequest:
+            let id = ClientID(try Self.readString(&buffer))
+            let node = try Self.readString(&buffer)
+            self = .handoverRequest(id, toNode: node, lastSeen: Int(try Self.readInt(&buffer)))
+        case .handoverRefused:
+            let id = ClientID(try Self.readString(&buffer))
+            self = .handover(id, frames: nil, lastSequence: Int(try Self.readInt(&buffer)))
+        case .handover:
+            let id = ClientID(try Self.readString(&buffer))
+            let lastSequence = Int(try Self.readInt(&buffer))
+            guard let count = buffer.readInteger(as: UInt32.self), count <= buffer.readableBytes else { throw DecodingError() }
+            var frames: [HandedFrame] = []
+            frames.reserveCapacity(Int(count))
+            for _ in 0..<count {
+                let sequence = try Self.readInt(&buffer)
+                guard let droppable = buffer.readInteger(as: UInt8.self) else { throw DecodingError() }
+                frames.append(HandedFrame(sequence: sequence < 0 ? nil : Int(sequence), droppable: droppable == 1, message: try Self.readMessage(&buffer)))
+            }
+            self = .handover(id, frames: frames, lastSequence: lastSequence)
+        }
+    }
+
+    private static func readInt(_ buffer: inout ByteBuffer) throws -> Int64 {
+        guard let value = buffer.readInteger(as: Int64.self) else { throw DecodingError() }
+        return value
+    }
+
+    private static func readPolicy(_ buffer: inout ByteBuffer) throws -> RouteSettings.OverflowPolicy {
+        guard let byte = buffer.readInteger(as: UInt8.self) else { throw DecodingError() }
+        return byte == 1 ? .dropOldest : .close
+    }
+
+    private static func readBytes(_ buffer: inout ByteBuffer) throws -> ByteBuffer {
+        guard let length = buffer.readInteger(as: UInt32.self), let bytes = buffer.readSlice(length: Int(length)) else { throw DecodingError() }
+        return bytes
+    }
+
+    private static func readString(_ buffer: inout ByteBuffer) throws -> String {
+        String(buffer: try Self.readBytes(&buffer))
+    }
+
+    private static func readList(_ buffer: inout ByteBuffer) throws -> [ByteBuffer] {
+        guard let count = buffer.readInteger(as: UInt32.self), count <= buffer.readableBytes else { throw DecodingError() }
+        return try (0..<count).map { _ in try Self.readBytes(&buffer) }
+    }
+
+    private static func readMessage(_ buffer: inout ByteBuffer) throws -> OutboundMessage {
+        let type = try Self.readString(&buffer)
+        guard let raw = buffer.readInteger(as: UInt8.self), let tag = ContentTag(rawValue: raw) else { throw DecodingError() }
+        switch tag {
+        case .object:
+            return OutboundMessage(type: type, content: .object(try Self.readBytes(&buffer)))
+        case .binary:
+            return OutboundMessage(type: type, content: .binary(try Self.readBytes(&buffer)))
+        case .event:
+            let arguments = try Self.readList(&buffer)
+            return OutboundMessage(type: type, content: .event(arguments: arguments, attachments: try Self.readList(&buffer)))
+        case .ack:
+            let id = Int(try Self.readInt(&buffer))
+            let arguments = try Self.readList(&buffer)
+            return OutboundMessage(type: type, content: .ack(id: id, arguments: arguments, attachments: try Self.readList(&buffer)))
+        }
+    }
+}
