@@ -44,6 +44,15 @@ NODE_TIMEOUT = 2.0
 
 NOT_COUNTED = ("connected", "authenticated", "pong")
 
+# How long the tests let a new client or subscription become known to the other nodes before
+# relying on it. The read-your-writes tests (test_cluster.py §2a) check that no such pause is
+# needed; the others pause so that each checks its own subject.
+SETTLE = 1.0
+
+
+def settle() -> None:
+    time.sleep(SETTLE)
+
 
 # ---------------------------------------------------------------------------
 # PostgreSQL
@@ -419,3 +428,12 @@ def metric_delta(server: RelayServer, name: str, **labels: str) -> Callable[[], 
 
 def dump_json(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"))
+
+
+def sequence_problems(got: list[int], total: int) -> str:
+    """What is wrong with ``got`` compared with 0..total-1: missing, repeated, first divergence."""
+    index = next((i for i, (g, w) in enumerate(zip(got, range(total))) if g != w), min(len(got), total))
+    return (f"missing {sorted(set(range(total)) - set(got))}, "
+            f"repeated {sorted({n for n in got if got.count(n) > 1})}, "
+            f"first divergence at index {index}: got {got[max(0, index - 3):index + 8]}")
+

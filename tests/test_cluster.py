@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from cluster_helpers import Cluster, Roamer, Sender, direct, psql, with_cluster
+from cluster_helpers import Cluster, Roamer, Sender, direct, psql, sequence_problems, settle, with_cluster
 from relay_helpers import RELAY_BIN, base_config, dump_yaml, free_port, relay_env, run_cli
 
 ERROR_LINE = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): (?P<path>[^:]+): (?P<message>.*)$")
@@ -49,6 +49,16 @@ def cluster_file(replacements: dict[int, str] | None = None, extra: list[str] | 
     for number, text in (replacements or {}).items():
         lines[number - 1] = text
     return "\n".join(lines + (extra or [])) + "\n"
+
+
+def pending(client, timeout: float = 0.5) -> list:
+    """Whatever ``client`` receives within ``timeout`` seconds (for failure messages)."""
+    out = []
+    try:
+        while True:
+            out.append(client.recv_json(timeout))
+    except AssertionError:
+        return out
 
 
 def check(tmp_path: Path, text: str) -> tuple[subprocess.CompletedProcess, list[dict]]:
@@ -156,6 +166,7 @@ def test_publish_reaches_a_subscriber_on_another_node(cluster, topic):
     on_b = nodes.b.connect("/ws")
     on_b.subscribe(topic)
     on_a.subscribe(topic)
+    settle()
     on_a.publish(topic, {"hello": "from a"})
     msg = on_b.expect("message")
     assert msg == {"type": "message", "topic": topic, "from": on_a.client_id, "data": {"hello": "from a"}}, msg
@@ -170,6 +181,7 @@ def test_direct_by_client_id_across_nodes(cluster):
     nodes = cluster(2)
     on_a = nodes.a.connect("/ws")
     on_b = nodes.b.connect("/ws")
+    settle()
     direct(on_a, on_b.client_id, {"n": 1})
     assert on_b.expect("direct") == {"type": "direct", "from": on_a.client_id, "data": {"n": 1}}
     direct(on_b, on_a.client_id, [1, "two"])
@@ -192,6 +204,7 @@ def test_per_sender_order_is_kept_across_nodes(cluster, topic):
     for sender in senders:
         sender.subscribe(topic)
     director = nodes.a.connect("/ws")
+    settle()
     threads = [Sender(lambda n, s=s: s.publish(topic, {"n": n}), total, 0) for s in senders]
     threads.append(Sender(lambda n: direct(director, receiver.client_id, {"d": n}), total, 0))
     for thread in threads:
@@ -223,6 +236,7 @@ def test_topic_members_on_every_node_get_one_copy_each(cluster, topic):
     for member in members:
         member.subscribe(topic)
     publisher.subscribe(topic)
+    settle()
     count = 50
     for n in range(count):
         publisher.publish(topic, {"n": n})
@@ -238,16 +252,66 @@ def test_presence_joined_and_left_across_nodes(cluster, topic):
     nodes = cluster(2)
     watcher = nodes.b.connect("/ws")
     watcher.subscribe(topic)
+    settle()
     joiner = nodes.a.connect("/ws")
     joiner.subscribe(topic)
     joined = watcher.expect("joined", ignore=())
     assert joined == {"type": "joined", "topic": topic, "clientId": joiner.client_id}, joined
+    settle()
     start = time.monotonic()
     joiner.send_json({"type": "leave"})
     joiner.expect_close()
     left = watcher.expect("left", timeout=3, ignore=())
     assert left == {"type": "left", "topic": topic, "clientId": joiner.client_id}, left
     assert time.monotonic() - start < 1.5, "a clean leave is announced at once, not after the grace"
+
+
+# ---------------------------------------------------------------------------
+# 2a. read-your-writes: what one node acknowledged, every node acts on at once
+# ---------------------------------------------------------------------------
+# A single relay never loses a message to a client that already got `connected`, or to a
+# topic member that already got `subscribed`; a cluster that "behaves as one" must not either
+# (neither a `not_found` for a connected client nor a publish that silently misses a member).
+
+
+def test_direct_to_a_client_that_just_connected_on_another_node(cluster):
+    nodes = cluster(2)
+    on_a = nodes.a.connect("/ws")
+    for n in range(5):
+        on_b = nodes.b.connect("/ws")
+        direct(on_a, on_b.client_id, {"n": n})  # right after its `connected`
+        try:
+            got = on_b.expect("direct", timeout=3)
+        except AssertionError:
+            raise AssertionError(f"attempt {n}: the direct did not arrive; the sender got "
+                                 f"{pending(on_a)!r}") from None
+        assert got == {"type": "direct", "from": on_a.client_id, "data": {"n": n}}, got
+    on_a.assert_silent(0.3)
+
+
+def test_publish_right_after_a_remote_subscribe_reaches_it(cluster, topic):
+    nodes = cluster(2)
+    on_a = nodes.a.connect("/ws")
+    on_a.subscribe(topic)
+    settle()
+    for n in range(5):
+        on_b = nodes.b.connect("/ws")
+        on_b.subscribe(f"{topic}-{n}")
+        on_a.subscribe(f"{topic}-{n}")
+        on_a.publish(f"{topic}-{n}", {"n": n})  # right after both acknowledgements
+        msg = on_b.expect("message", timeout=3)
+        assert msg["data"] == {"n": n} and msg["from"] == on_a.client_id, msg
+
+
+def test_presence_of_a_subscriber_that_just_joined_on_another_node(cluster, topic):
+    nodes = cluster(2)
+    for n in range(3):
+        watcher = nodes.b.connect("/ws")
+        watcher.subscribe(f"{topic}-{n}")
+        joiner = nodes.a.connect("/ws")
+        joiner.subscribe(f"{topic}-{n}")
+        joined = watcher.expect("joined", timeout=3, ignore=())
+        assert joined["clientId"] == joiner.client_id, joined
 
 
 # ---------------------------------------------------------------------------
@@ -259,10 +323,12 @@ def test_resume_on_another_node_replays_every_missed_message_once_in_order(clust
     nodes = cluster(3, resume_grace=5)
     watcher = nodes.c.connect("/ws")
     watcher.subscribe(topic)
+    settle()
     roamer = Roamer(nodes.a)
     roamer.subscribe(topic)
     assert watcher.expect("joined", ignore=())["clientId"] == roamer.client_id
     sender = nodes.c.connect("/ws")
+    settle()
     for n in range(10):
         direct(sender, roamer.client_id, {"n": n})
     roamer.recv_until(lambda m: m.get("type") == "direct" and m["data"]["n"] == 9)
@@ -297,6 +363,7 @@ def test_resume_on_another_node_mid_stream(cluster):
     nodes = cluster(3, resume_grace=5)
     roamer = Roamer(nodes.a)
     sender = nodes.c.connect("/ws")
+    settle()
     total = 300
     stream = Sender(lambda n: direct(sender, roamer.client_id, {"n": n}), total, 0.005)
     stream.start()
@@ -307,7 +374,8 @@ def test_resume_on_another_node_mid_stream(cluster):
     assert hello["resumed"] is True and hello["clientId"] == roamer.client_id, hello
     roamer.recv_until(lambda m: m.get("type") == "direct" and m["data"]["n"] == total - 1, timeout=20)
     stream.finish()
-    assert [d["n"] for d in roamer.directs()] == list(range(total))
+    got = [d["n"] for d in roamer.directs()]
+    assert got == list(range(total)), f"resumed with {hello}; {sequence_problems(got, total)}"
 
 
 def test_resume_token_works_once_across_nodes(cluster):
@@ -333,6 +401,7 @@ def test_kill_9_of_a_node_client_resumes_elsewhere_and_silent_ones_leave(cluster
     nodes = cluster(3, resume_grace=grace, node_timeout=node_timeout)
     watcher = nodes.c.connect("/ws")
     watcher.subscribe(topic)
+    settle()
     roamer = Roamer(nodes.a)          # resumes on b after the kill
     roamer.subscribe(topic)
     silent = Roamer(nodes.a)          # never comes back
@@ -340,6 +409,7 @@ def test_kill_9_of_a_node_client_resumes_elsewhere_and_silent_ones_leave(cluster
     for who in (roamer, silent):
         assert watcher.expect("joined", ignore=())["clientId"] == who.client_id
     sender = nodes.b.connect("/ws")
+    settle()
     total = 600
     stream = Sender(lambda n: direct(sender, roamer.client_id, {"n": n}), total, 0.01)  # ~6 s
     stream.start()
@@ -347,7 +417,7 @@ def test_kill_9_of_a_node_client_resumes_elsewhere_and_silent_ones_leave(cluster
 
     Cluster.kill9(nodes.a)
     killed = time.monotonic()
-    received_before = len(roamer.directs())
+    received_before, last_seen = len(roamer.directs()), roamer.count
     time.sleep(node_timeout + 1.0)    # the survivors declare node a dead; the stream goes on
     assert stream.is_alive(), "the stream should still be running when the client resumes"
 
@@ -356,8 +426,9 @@ def test_kill_9_of_a_node_client_resumes_elsewhere_and_silent_ones_leave(cluster
     roamer.recv_until(lambda m: m.get("type") == "direct" and m["data"]["n"] == total - 1, timeout=30)
     stream.finish()
     got = [d["n"] for d in roamer.directs()]
-    assert got == list(range(total)), (f"{received_before} received before the kill; after it: "
-                                       f"{got[received_before:received_before + 20]}…")
+    assert got == list(range(total)), (
+        f"{received_before} directs (lastSeen {last_seen}) received before the kill, resumed with {hello}; "
+        f"{sequence_problems(got, total)}")
     roamer.assert_silent(0.5)
     # the sender was never told anything went wrong
     sender.ping()
@@ -374,6 +445,7 @@ def test_nothing_is_lost_for_a_client_that_was_idle_when_its_node_died(cluster):
     nodes = cluster(2, resume_grace=4, node_timeout=2)
     roamer = Roamer(nodes.a)
     sender = nodes.b.connect("/ws")
+    settle()
     Cluster.kill9(nodes.a)
     # messages sent right after the kill, before anyone knows a is dead
     for n in range(5):

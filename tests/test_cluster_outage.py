@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import time
 
-from cluster_helpers import PgServer, Sender, create_database, direct, mentions_cluster, readyz, wait_ready
+from cluster_helpers import (PgServer, Sender, create_database, direct, mentions_cluster, readyz, settle,
+                             wait_ready)
 from relay_helpers import wait_until
 
 RECOVERY = 10.0   # seconds from the database being back to /readyz 200 (the contract: ~10 s)
@@ -50,6 +51,7 @@ def test_database_outage_and_recovery_under_traffic(cluster, pg_server: PgServer
     a2.subscribe(topic)
     a1.subscribe(topic)
     a2.expect("joined", ignore=())
+    settle()
     assert deliver_or_error(a1, b1, {"before": 1}) == "delivered"
     drops = nodes.a.metric("relay_drops_total", reason="cluster_unavailable")
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from cluster_helpers import (
-    API_KEY, ML_WS, Cluster, Roamer, cam_config, ml_config, pv_config, recording_config,
+    API_KEY, ML_WS, Cluster, Roamer, cam_config, ml_config, pv_config, recording_config, settle,
 )
 from recording_helpers import JsonDevice, SocketIODevice, join as join_session
 from relay_helpers import RelayServer, WSClient
@@ -201,6 +201,7 @@ def test_portal_view_rest_broadcast_reaches_viewers_on_every_node(cluster, view)
     nodes = cluster(3, pv_config(), env={"RELAY_API_KEY": API_KEY})
     controller = pv_join(nodes.a, view, "OWNER")
     viewers = [pv_join(nodes.b, view, "VIEWER"), pv_join(nodes.c, view, "VIEWER")]
+    settle()
     status, body = broadcast(nodes.a, view, {"currentItem": 3})
     assert status == 200, body
     print(f"broadcast via node a answered {body}")
@@ -216,11 +217,23 @@ def test_portal_view_rest_broadcast_reaches_viewers_on_every_node(cluster, view)
         client.assert_silent(0.3, ignore=PRESENCE)  # once each
 
 
+def test_portal_view_broadcast_reaches_a_viewer_that_just_connected_on_another_node(cluster, view):
+    # read-your-writes (see test_cluster.py §2a): no pause between the join and the broadcast
+    nodes = cluster(2, pv_config(), env={"RELAY_API_KEY": API_KEY})
+    for n in range(3):
+        viewer = pv_join(nodes.b, view, "VIEWER")
+        status, body = broadcast(nodes.a, view, {"n": n})
+        assert status == 200, body
+        # (a late joiner first gets the latest state, i.e. the previous broadcast)
+        viewer.recv_until(lambda m: m == {"type": "portal-view-update", "payload": {"n": n}}, timeout=3)
+
+
 def test_portal_view_messages_and_sync_across_nodes(cluster, view):
     nodes = cluster(3, pv_config(), env={"RELAY_API_KEY": API_KEY})
     controller = pv_join(nodes.a, view, "OWNER")
     on_b = pv_join(nodes.b, view, "VIEWER")
     on_c = pv_join(nodes.c, view, "VIEWER")
+    settle()
     controller.send_json({"type": "portal-view-update", "payload": {"page": 2}})
     for viewer in (on_b, on_c):
         assert viewer.expect("portal-view-update", ignore=PRESENCE)["payload"] == {"page": 2}
@@ -259,8 +272,10 @@ def test_recording_devices_on_three_nodes_start_together(cluster):
     tablet = SocketIODevice(nodes.c)
     devices = [desktop, phone, tablet]
     join_session(desktop, session, "desktop", "front")
+    settle()
     join_session(phone, session, "mobile", "side")
     assert desktop.expect("device_joined")["deviceId"] == phone.id
+    settle()
     join_session(tablet, session, "mobile", "back")
     for earlier in (desktop, phone):
         assert earlier.expect("device_joined")["deviceId"] == tablet.id
@@ -317,8 +332,10 @@ def test_recording_device_on_a_killed_node_is_announced_disconnected(cluster):
     desktop = JsonDevice(nodes.b)
     phone = JsonDevice(nodes.a)
     join_session(desktop, session, "desktop", "front")
+    settle()
     join_session(phone, session, "mobile", "side")
     assert desktop.expect("device_joined")["deviceId"] == phone.id
+    settle()
     Cluster.kill9(nodes.a)
     gone = desktop.expect("device_disconnected", timeout=node_timeout + grace + 6)
     assert gone["deviceId"] == phone.id, gone
