@@ -391,6 +391,26 @@ def test_resume_token_works_once_across_nodes(cluster):
     assert other.hello["resumed"] is False and other.hello["clientId"] != roamer.client_id, other.hello
 
 
+def test_dropped_client_that_never_resumes_is_announced_left_on_other_nodes(cluster, topic):
+    grace = 2.0
+    nodes = cluster(2, resume_grace=grace)
+    watcher = nodes.b.connect("/ws")
+    watcher.subscribe(topic)
+    settle()
+    roamer = Roamer(nodes.a)
+    roamer.subscribe(topic)
+    assert watcher.expect("joined", ignore=())["clientId"] == roamer.client_id
+    dropped = time.monotonic()
+    roamer.drop()
+    left = watcher.expect("left", timeout=grace + 5, ignore=())
+    waited = time.monotonic() - dropped
+    assert left == {"type": "left", "topic": topic, "clientId": roamer.client_id}, left
+    assert grace - 0.5 <= waited <= grace + 2.5, f"`left` {waited:.2f}s after the drop; resumeGrace {grace}s"
+    # too late to resume, on any node
+    hello = roamer.resume_on(nodes.b)
+    assert hello["resumed"] is False and hello["clientId"] != roamer.client_id, hello
+
+
 # ---------------------------------------------------------------------------
 # 4. a node killed with SIGKILL under traffic
 # ---------------------------------------------------------------------------

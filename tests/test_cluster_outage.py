@@ -48,6 +48,7 @@ def test_database_outage_and_recovery_under_traffic(cluster, pg_server: PgServer
     nodes = cluster(2, database_url=database_url)
     a1, a2 = nodes.a.connect("/ws"), nodes.a.connect("/ws")
     b1 = nodes.b.connect("/ws")
+    a3, b2 = nodes.a.connect("/ws"), nodes.b.connect("/ws")  # a cross-node stream across the stop
     a2.subscribe(topic)
     a1.subscribe(topic)
     a2.expect("joined", ignore=())
@@ -55,9 +56,14 @@ def test_database_outage_and_recovery_under_traffic(cluster, pg_server: PgServer
     assert deliver_or_error(a1, b1, {"before": 1}) == "delivered"
     drops = nodes.a.metric("relay_drops_total", reason="cluster_unavailable")
 
-    # -- the database goes away ------------------------------------------------------------
+    # -- the database goes away (under cross-node traffic) --------------------------------------
+    in_flight = 60
+    crossing = Sender(lambda n: direct(a3, b2.client_id, {"x": n}), in_flight, 0.02)
+    crossing.start()
+    time.sleep(0.3)
     pg_server.stop()
     stopped = time.monotonic()
+    crossing.finish()
     for node in nodes:
         wait_ready(node, timeout=15, want=503)
     print(f"/readyz 503 on both nodes {time.monotonic() - stopped:.1f}s after the stop")
@@ -106,5 +112,35 @@ def test_database_outage_and_recovery_under_traffic(cluster, pg_server: PgServer
     assert a1.expect("direct", ignore=("joined", "left"))["data"] == {"back": True}
     # the refused messages were not delivered late after all
     b1.assert_silent(0.5)
+
+    # every message of the stream across the stop was delivered (once, in order) or refused
+    delivered = drain(b2, "direct")
+    refused = drain(a3, "error")
+    got = [m["data"]["x"] for m in delivered]
+    assert all(m["from"] == a3.client_id for m in delivered), delivered[:3]
+    assert all(e["code"] == "unavailable" and e["ref"] == "direct" for e in refused), refused[:3]
+    assert got == sorted(set(got)), f"delivered out of order or twice: {got}"
+    assert len(got) + len(refused) == in_flight, \
+        (f"{in_flight} sent across the stop: {len(got)} delivered ({got}), {len(refused)} refused; the rest "
+         f"vanished; drops by node: {drops_by_reason(nodes)}")
+    print(f"across the stop: {len(got)} delivered, {len(refused)} refused")
     for node in nodes:
         assert node.alive()
+
+
+def drops_by_reason(nodes) -> dict:
+    return {port: {labels.get("reason"): value for name, labels, value in metrics.samples if name == "relay_drops_total"}
+            for port, metrics in ((node.port, node.metrics()) for node in nodes)}
+
+
+def drain(client, type_: str, quiet: float = 1.0) -> list[dict]:
+    """Every message ``client`` receives until it has been quiet for ``quiet`` seconds; each must
+    be of ``type_``."""
+    out = []
+    while True:
+        try:
+            msg = client.recv_json(quiet)
+        except AssertionError:
+            return out
+        assert msg.get("type") == type_, msg
+        out.append(msg)
