@@ -417,7 +417,9 @@ def direct(sender: Any, to: str, data: Any) -> None:
 
 
 def mentions_cluster(text: str) -> bool:
-    return re.search(r"cluster|database|postgres", text, re.I) is not None
+    """Whether a /readyz body names what is missing (the cluster, its database or the store,
+    which is that database in a cluster)."""
+    return re.search(r"cluster|database|postgres|store", text, re.I) is not None
 
 
 def metric_delta(server: RelayServer, name: str, **labels: str) -> Callable[[], float]:

@@ -69,6 +69,7 @@ def test_database_outage_and_recovery_under_traffic(cluster, pg_server: PgServer
     print(f"/readyz 503 on both nodes {time.monotonic() - stopped:.1f}s after the stop")
     for node in nodes:
         status, body = readyz(node)
+        print(f"/readyz of node on port {node.port}: {status} {body}")
         assert status == 503 and mentions_cluster(body), (status, body)
         assert node.http_get("/healthz")[0] == 200
         assert node.alive()

@@ -147,9 +147,11 @@ def test_phone_resumes_on_the_other_node_and_gets_what_the_desktop_sent(cluster)
     desktop.ping()
     hello = phone.resume_on(nodes.a)
     assert hello["resumed"] is True and hello["clientId"] == phone.client_id, hello
-    phone.recv_until(lambda m: m.get("payload", {}).get("n") == 9)
-    got = [m["payload"]["n"] for m in phone.received if m["type"] == "cam-ice"]
-    assert got == list(range(10))
+    try:
+        phone.recv_until(lambda m: m.get("payload", {}).get("n") == 9)
+    finally:
+        got = [m["payload"]["n"] for m in phone.received if m["type"] == "cam-ice"]
+        assert got == list(range(10)), f"resumed with {hello}; cam-ice received: {got}"
     phone.send({"type": "cam-answer", "code": code, "payload": "back"})
     assert desktop.expect("cam-answer")["payload"] == "back"
     desktop.assert_silent(0.3)  # no cam-peer-left: it came back within the grace
