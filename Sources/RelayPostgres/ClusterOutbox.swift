@@ -8,6 +8,10 @@ final class ClusterOutbox: Sendable {
     private struct State {
         var items = Deque<ClusterOutgoing>()
         var open = false
+        /// Items ever added, and of those, the ones written (or failed).
+        var added = 0
+        var settled = 0
+        var flushes: [(upTo: Int, continuation: CheckedContinuation<Void, Never>)] = []
     }
 
     let capacity: Int
@@ -23,6 +27,7 @@ final class ClusterOutbox: Sendable {
         let added = self.state.withLock { state -> Bool in
             guard state.open, state.items.count < self.capacity else { return false }
             state.items.append(item)
+            state.added += 1
             return true
         }
         if added { self.signal.signal() }
@@ -34,12 +39,40 @@ final class ClusterOutbox: Sendable {
         self.state.withLock { $0.open = true }
     }
 
-    /// Stops accepting items and returns what was still queued.
+    /// Stops accepting items and returns what was still queued (settled as failed).
     func close() -> [ClusterOutgoing] {
-        self.state.withLock { state in
+        let (items, flushes) = self.state.withLock { state in
             state.open = false
             defer { state.items.removeAll() }
-            return Array(state.items)
+            return (Array(state.items), self.settle(&state, count: state.items.count))
+        }
+        for flush in flushes { flush.resume() }
+        return items
+    }
+
+    /// Records that the writer is done with `count` more items (written or failed).
+    func settled(_ count: Int) {
+        let flushes = self.state.withLock { self.settle(&$0, count: count) }
+        for flush in flushes { flush.resume() }
+    }
+
+    private func settle(_ state: inout State, count: Int) -> [CheckedContinuation<Void, Never>] {
+        state.settled += count
+        let settled = state.settled
+        let done = state.flushes.filter { $0.upTo <= settled }.map(\.continuation)
+        state.flushes.removeAll { $0.upTo <= settled }
+        return done
+    }
+
+    /// Returns once every item added before the call is written or has failed.
+    func flush() async {
+        await withCheckedContinuation { continuation in
+            let now = self.state.withLock { state -> Bool in
+                guard state.settled < state.added else { return true }
+                state.flushes.append((state.added, continuation))
+                return false
+            }
+            if now { continuation.resume() }
         }
     }
 

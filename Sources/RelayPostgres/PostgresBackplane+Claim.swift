@@ -4,7 +4,7 @@ public import RelayKernel
 import Synchronization
 
 extension PostgresBackplane {
-    public func claim(_ request: ClusterClaim.Request) async throws -> ClusterClaim? {
+    public func claim(_ request: ClusterClaim.Request, prepare: (ClusterClaim) -> Void) async throws -> ClusterClaim? {
         guard self.isReady else { return nil }
         let timeout = self.settings.nodeTimeout
         let claim = try await self.database.withTransaction { connection -> ClusterClaim? in
@@ -42,9 +42,10 @@ extension PostgresBackplane {
                 waiting = rows.map(\.1)
             }
             try await self.broadcast([ClusterDirectory.Event.moved(info, node: self.nodeID, rooms: rooms).json], on: connection)
-            return ClusterClaim(info: info, rooms: rooms, previousNode: alive ? previous : nil, waiting: waiting)
+            let claim = ClusterClaim(info: info, rooms: rooms, previousNode: alive ? previous : nil, waiting: waiting)
+            prepare(claim)
+            return claim
         }
-        if let claim { self.directory.apply(.moved(claim.info, node: self.nodeID, rooms: claim.rooms)) }
         return claim
     }
 }

@@ -88,9 +88,10 @@ extension PostgresBackplane {
         let interval = Duration.seconds(self.settings.heartbeatInterval)
         while !Task.isCancelled {
             try await Task.sleep(for: interval)
-            let beat = try await self.database.query(
-                "UPDATE relay_nodes SET heartbeat_at = now() WHERE node_id = \(self.nodeID) RETURNING node_id"
-            )
+            let me = self.nodeID
+            let beat = try await self.answered("heartbeat") {
+                try await self.database.query("UPDATE relay_nodes SET heartbeat_at = now() WHERE node_id = \(me) RETURNING node_id")
+            }
             if beat.isEmpty {
                 // Another node took this one for dead: register again and rewrite its rows.
                 self.logger.warning("this node was reaped by another; registering again")

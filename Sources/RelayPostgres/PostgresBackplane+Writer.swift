@@ -16,9 +16,11 @@ extension PostgresBackplane {
             let batch = await self.outbox.take(upTo: Self.batchLimit)
             guard !batch.isEmpty else { continue }
             do {
-                try await self.write(batch)
+                try await self.answered("write") { try await self.write(batch) }
+                self.outbox.settled(batch.count)
             } catch {
                 self.account(lost: batch)
+                self.outbox.settled(batch.count)
                 throw error
             }
         }
@@ -31,9 +33,9 @@ extension PostgresBackplane {
             var envelopes = EnvelopeRows()
             for item in batch {
                 switch item {
-                case .toClient(let client, let envelope):
+                case .toClient(let client, let envelope, _):
                     envelopes.append(client: client.rawValue, node: "", room: "", envelope: envelope)
-                case .toNode(let node, let room, let envelope):
+                case .toNode(let node, let room, let envelope, _):
                     envelopes.append(client: "", node: node, room: room ?? "", envelope: envelope)
                 case .change(let change):
                     // Rows of envelopes queued before a change go first, so order holds.
@@ -72,6 +74,15 @@ extension PostgresBackplane {
     /// now (read in the same statement), or waits with no node while the client is orphaned.
     private func insert(_ rows: inout EnvelopeRows, on connection: PostgresConnection, waking woken: inout Set<String>) async throws {
         guard !rows.envelopes.isEmpty else { return }
+        // Wait for any takeover of these clients in progress, so that the insert (a statement
+        // with a fresh snapshot) sees where they are now, not where they were.
+        let clients = Array(Set(rows.clients.filter { !$0.isEmpty }))
+        if !clients.isEmpty {
+            try await self.database.query(
+                "SELECT 1 FROM relay_clients WHERE client_id = ANY(\(clients)::text[]) ORDER BY client_id FOR SHARE",
+                on: connection
+            )
+        }
         let targets = try await self.database.query(
             """
             WITH inserted AS (

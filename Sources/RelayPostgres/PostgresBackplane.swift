@@ -32,6 +32,8 @@ public final class PostgresBackplane: ClusterBackplane {
     /// Whether this node's rows must be rewritten from its local state (changes were lost).
     let needsResync = Atomic<Bool>(true)
     private let connectionIDs = Atomic<Int>(0)
+    /// The kernel side, once running.
+    private let node = Mutex<ClusterNode?>(nil)
     let dropped = Counter(label: "relay_drops_total", dimensions: [("reason", "cluster_unavailable")])
 
     /// The channel every node listens on for directory events.
@@ -65,9 +67,14 @@ public final class PostgresBackplane: ClusterBackplane {
         return false
     }
 
+    public func flush() async {
+        await self.outbox.flush()
+    }
+
     // MARK: Running
 
     public func run(node: ClusterNode) async throws {
+        self.node.withLock { $0 = node }
         var backoff = Duration.milliseconds(250)
         while !Task.isCancelled {
             do {
@@ -144,13 +151,22 @@ public final class PostgresBackplane: ClusterBackplane {
         self.account(lost: lost)
     }
 
-    /// Counts envelopes that will not be delivered; lost changes call for a resync.
+    /// Counts envelopes that will not be delivered and tells their senders; lost changes call
+    /// for a resync.
     func account(lost items: [ClusterOutgoing]) {
         var envelopes = 0
+        var origins: [ClusterOrigin] = []
         for item in items {
-            if case .change = item { self.needsResync.store(true, ordering: .relaxed) } else { envelopes += 1 }
+            switch item {
+            case .change:
+                self.needsResync.store(true, ordering: .relaxed)
+            case .toClient(_, _, let origin), .toNode(_, _, _, let origin):
+                envelopes += 1
+                if let origin { origins.append(origin) }
+            }
         }
         if envelopes > 0 { self.dropped.increment(by: Int64(envelopes)) }
+        if !origins.isEmpty { self.node.withLock { $0 }?.undeliverable(origins) }
     }
 
     // MARK: Receiving
@@ -161,13 +177,16 @@ public final class PostgresBackplane: ClusterBackplane {
         while !Task.isCancelled {
             await self.fetchSignal.wait()
             while !Task.isCancelled {
-                let rows = try await self.database.query(
-                    """
-                    DELETE FROM relay_messages WHERE id IN (
-                        SELECT id FROM relay_messages WHERE node_id = \(self.nodeID) ORDER BY id LIMIT \(batch) FOR UPDATE SKIP LOCKED
-                    ) RETURNING id, envelope
-                    """
-                )
+                let me = self.nodeID
+                let rows = try await self.answered("fetch") {
+                    try await self.database.query(
+                        """
+                        DELETE FROM relay_messages WHERE id IN (
+                            SELECT id FROM relay_messages WHERE node_id = \(me) ORDER BY id LIMIT \(batch) FOR UPDATE SKIP LOCKED
+                        ) RETURNING id, envelope
+                        """
+                    )
+                }
                 var envelopes = try rows.map { try $0.decode((Int64, ByteBuffer).self) }
                 envelopes.sort { $0.0 < $1.0 }
                 for (_, envelope) in envelopes { node.receive(envelope) }
@@ -205,6 +224,32 @@ public final class PostgresBackplane: ClusterBackplane {
         self.directory.load(snapshot)
     }
 
+    /// Runs `body`, failing if the database does not answer within `nodeTimeout`: a request
+    /// stuck on a dead server must end the session so the backplane reconnects. The request is
+    /// abandoned, not awaited (a pooled request may wait for a connection far longer).
+    func answered<T: Sendable>(_ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        let limit = Duration.seconds(max(self.settings.nodeTimeout, 1))
+        let race = Race<T>()
+        let work = Task {
+            do {
+                race.finish(.success(try await body()))
+            } catch {
+                race.finish(.failure(error))
+            }
+        }
+        let timer = Task {
+            try await Task.sleep(for: limit)
+            race.finish(.failure(PostgresDatabaseError("the database did not answer (\(what)) within \(limit)")))
+        }
+        defer { timer.cancel() }
+        return try await withTaskCancellationHandler {
+            try await race.value()
+        } onCancel: {
+            work.cancel()
+            race.finish(.failure(CancellationError()))
+        }
+    }
+
     // MARK: Leaving
 
     /// On shutdown: this node's clients become resumable elsewhere at once, without waiting for
@@ -227,6 +272,31 @@ public final class PostgresBackplane: ClusterBackplane {
             self.logger.warning("could not leave the cluster cleanly", metadata: ["error.type": "\(PostgresDatabase.reason(error))"])
         }
         timeout.cancel()
+    }
+}
+
+/// The first of several outcomes, for one waiter.
+private final class Race<T: Sendable>: Sendable {
+    private let state = Mutex<(result: Result<T, any Error>?, waiter: CheckedContinuation<T, any Error>?)>((nil, nil))
+
+    func finish(_ result: Result<T, any Error>) {
+        let waiter = self.state.withLock { state -> CheckedContinuation<T, any Error>? in
+            guard state.result == nil else { return nil }
+            state.result = result
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(with: result)
+    }
+
+    func value() async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            let result = self.state.withLock { state -> Result<T, any Error>? in
+                if state.result == nil { state.waiter = continuation }
+                return state.result
+            }
+            if let result { continuation.resume(with: result) }
+        }
     }
 }
 

@@ -24,19 +24,39 @@ public protocol ClusterBackplane: Sendable {
     /// when the backplane is down or its queue is full (the caller counts and reports it).
     func submit(_ item: ClusterOutgoing) -> Bool
 
+    /// Returns once everything submitted before the call is written (or has failed), so that
+    /// what a client is told next is already visible to every node.
+    func flush() async
+
     /// Takes over the identity holding `request.resumeToken` for this node, if the token names
     /// a client that is on another node or whose node died; `nil` when it names none.
-    func claim(_ request: ClusterClaim.Request) async throws -> ClusterClaim?
+    /// `prepare` runs just before the takeover commits, so the client is registered here before
+    /// any node can address it here (if the commit then fails, the caller unregisters it).
+    func claim(_ request: ClusterClaim.Request, prepare: (ClusterClaim) -> Void) async throws -> ClusterClaim?
 }
 
 /// One item for the backplane's ordered outbound stream.
 public enum ClusterOutgoing: Sendable {
     /// An envelope for whichever node holds `client` (or waiting for it if it is between nodes).
-    case toClient(ClientID, ByteBuffer)
+    case toClient(ClientID, ByteBuffer, origin: ClusterOrigin? = nil)
     /// An envelope for one node (`room` names the room it is for, if any).
-    case toNode(String, room: String?, ByteBuffer)
+    case toNode(String, room: String?, ByteBuffer, origin: ClusterOrigin? = nil)
     /// A change to this node's clients and memberships.
     case change(ClusterChange)
+}
+
+/// Who sent a cross-node message: told with an `unavailable` error if it cannot be written.
+public struct ClusterOrigin: Sendable, Hashable {
+    /// The sending client (on this node).
+    public var client: ClientID
+    /// The type of the message whose handling sent it.
+    public var ref: String
+
+    /// Creates an origin.
+    public init(client: ClientID, ref: String) {
+        self.client = client
+        self.ref = ref
+    }
 }
 
 /// A change to the clients and room memberships a node holds.

@@ -15,6 +15,13 @@ enum ClusterEnvelope: Sendable {
     /// The previous node's answer: the frames the client has not seen, numbered, in order
     /// (`nil` when it no longer had the client).
     case handover(ClientID, frames: [HandedFrame]?, lastSequence: Int)
+    /// Marks a point in this node's outbound stream for a client it just took over: once it
+    /// comes back, everything sent to the client before the takeover has arrived.
+    case fence(ClientID)
+
+    /// The `hops` of a message this node sent to one of its own clients through the cluster
+    /// (see ``ClientSession/startDiverting()``).
+    static let divertedHops: UInt8 = 2
 
     /// A queued frame on its way to another node.
     struct HandedFrame: Sendable {
@@ -24,7 +31,7 @@ enum ClusterEnvelope: Sendable {
     }
 
     private enum Tag: UInt8 {
-        case client = 1, room, handoverRequest, handover, handoverRefused
+        case client = 1, room, handoverRequest, handover, handoverRefused, fence
     }
 
     private enum ContentTag: UInt8 {
@@ -57,6 +64,9 @@ enum ClusterEnvelope: Sendable {
             Self.write(id.rawValue, into: &buffer)
             Self.write(node, into: &buffer)
             buffer.writeInteger(Int64(lastSeen))
+        case .fence(let id):
+            buffer.writeInteger(Tag.fence.rawValue)
+            Self.write(id.rawValue, into: &buffer)
         case .handover(let id, nil, let lastSequence):
             buffer.writeInteger(Tag.handoverRefused.rawValue)
             Self.write(id.rawValue, into: &buffer)
@@ -140,6 +150,8 @@ enum ClusterEnvelope: Sendable {
             let id = ClientID(try Self.readString(&buffer))
             let node = try Self.readString(&buffer)
             self = .handoverRequest(id, toNode: node, lastSeen: Int(try Self.readInt(&buffer)))
+        case .fence:
+            self = .fence(ClientID(try Self.readString(&buffer)))
         case .handoverRefused:
             let id = ClientID(try Self.readString(&buffer))
             self = .handover(id, frames: nil, lastSequence: Int(try Self.readInt(&buffer)))

@@ -31,7 +31,9 @@ public final class ClusterNode: Sendable {
         switch envelope {
         case .client(let id, let message, let policy, let hops):
             if let session = self.hub.session(id) {
-                self.hub.deliver(message, to: session, policy: policy, counter: self.state.metrics.clusterDelivered)
+                // In the order the database gave it: never diverted again.
+                self.hub.deliver(message, to: session, policy: policy, counter: self.state.metrics.clusterDelivered, divertible: false)
+                if hops == ClusterEnvelope.divertedHops { session.divertedArrived() }
             } else if hops == 0 {
                 // The client moved on while this was on its way: one more hop to wherever it is.
                 _ = self.hub.forward(.toClient(id, ClusterEnvelope.client(id, message, policy: policy, hops: 1).encoded), recipients: 1)
@@ -42,9 +44,27 @@ public final class ClusterNode: Sendable {
             self.hub.publishLocally(message, to: room, except: excluded, policy: policy, counter: self.state.metrics.clusterDelivered)
         case .handoverRequest(let id, let node, let lastSeen):
             self.handOver(id, to: node, after: lastSeen)
+        case .fence(let id):
+            self.hub.session(id)?.divertedArrived()
         case .handover(let id, let frames, let lastSequence):
             let waiter = self.handovers.withLock { $0.removeValue(forKey: id) }
             waiter?.resume(returning: frames.map { ($0, lastSequence) })
+        }
+    }
+
+    /// Cross-node messages that were accepted but could not be written: their senders hear
+    /// `unavailable` (once per sender and message type).
+    public func undeliverable(_ origins: [ClusterOrigin]) {
+        var counts: [ClusterOrigin: Int] = [:]
+        for origin in origins { counts[origin, default: 0] += 1 }
+        for (origin, count) in counts {
+            self.state.metrics.error(.unavailable)
+            self.hub.send(
+                .error(RelayError(.unavailable, "\(count) message(s) to other nodes were lost: the cluster database is unreachable"), ref: origin.ref),
+                to: origin.client,
+                policy: .dropOldest,
+                counter: self.state.metrics.kernelMessagesOut
+            )
         }
     }
 
@@ -80,6 +100,14 @@ public final class ClusterNode: Sendable {
         )
     }
 
+    /// Starts sending what this node sends to `session` (just taken over) through the cluster,
+    /// behind a fence, so it cannot overtake what was sent before the takeover.
+    func fence(_ session: ClientSession) {
+        guard let cluster = self.hub.cluster else { return }
+        session.startDiverting()
+        if !cluster.submit(.toClient(session.id, ClusterEnvelope.fence(session.id).encoded)) { session.divertedArrived() }
+    }
+
     /// Asks `node` for the queue of `id` (taken over by this node) and waits for it, at most
     /// `timeout`; `nil` when the node refused, could not be asked or did not answer.
     func requestHandover(of id: ClientID, from node: String, lastSeen: Int, timeout: Duration) async -> (frames: [QueuedFrame], lastSequence: Int)? {
@@ -109,16 +137,21 @@ public final class ClusterNode: Sendable {
         waiter?.resume(returning: value)
     }
 
-    /// Messages that waited in the database for a client whose node died, as queue frames.
-    func waitingFrames(_ envelopes: [ByteBuffer]) -> [QueuedFrame] {
+    /// Messages that waited in the database for `client` while its node was dead, as frames.
+    func waitingFrames(_ envelopes: [ByteBuffer], for client: ClientID) -> [QueuedFrame] {
         let now = ContinuousClock.now
         return envelopes.compactMap { bytes -> QueuedFrame? in
+            let message: OutboundMessage
+            let policy: RouteSettings.OverflowPolicy
             switch try? ClusterEnvelope(decoding: bytes) {
-            case .client(_, let message, let policy, _), .room(_, let message, _, let policy):
-                QueuedFrame(message: message, sequence: nil, droppable: policy == .dropOldest, enqueuedAt: now, deliveredCounter: self.state.metrics.clusterDelivered)
+            case .client(_, let sent, let sentPolicy, _):
+                (message, policy) = (sent, sentPolicy)
+            case .room(_, let sent, let excluded, let sentPolicy) where excluded != client:
+                (message, policy) = (sent, sentPolicy)
             default:
-                nil
+                return nil
             }
+            return QueuedFrame(message: message, sequence: nil, droppable: policy == .dropOldest, enqueuedAt: now, deliveredCounter: self.state.metrics.clusterDelivered)
         }
     }
 }

@@ -256,6 +256,10 @@ final class RelayConnection: Sendable {
                 return nil
             }
         }
+        if let cluster = self.state.runtime.hub.cluster {
+            // Peers told this client id must find it on every node.
+            await cluster.flush()
+        }
         if let namespace {
             self.control.sendDirect(SocketIOPacket.text(.connect, namespace: namespace, payload: "{\"sid\":\"\(info.id.rawValue)\"}"))
         } else {
@@ -297,31 +301,34 @@ final class RelayConnection: Sendable {
     /// died (the messages that waited for it in the database).
     private func resumeFromCluster(token: String, lastSeen: Int, identity: VerifiedIdentity) async -> Bool {
         guard let cluster = self.state.runtime.hub.cluster, let node = self.state.clusterNode else { return false }
+        let hub = self.state.runtime.hub
+        let newToken = RandomToken.make(length: 32)
+        let bounds = ClientSession.Bounds(
+            queueMessages: self.limits.queueMessages,
+            queueBytes: self.limits.queueBytes,
+            replayMessages: self.settings.server.resumeBufferMessages
+        )
+        let registered = Mutex<ClientSession?>(nil)
         let claim: ClusterClaim?
         do {
-            claim = try await cluster.claim(.init(resumeToken: token, userId: identity.userId, endpoint: self.endpoint.settings.path))
+            claim = try await cluster.claim(.init(resumeToken: token, userId: identity.userId, endpoint: self.endpoint.settings.path)) { claim in
+                // Registered before the takeover commits: whatever is sent to the client from
+                // then on queues here, behind what is handed over.
+                let session = ClientSession(info: claim.info, bounds: bounds, control: self.control, resumeToken: newToken)
+                hub.register(session, announce: false)
+                node.fence(session)
+                for room in claim.rooms.compactMap(RoomKey.init(clusterName:)) { hub.join(room, client: session.id, announce: false) }
+                cluster.directory.apply(.moved(claim.info, node: cluster.nodeID, rooms: claim.rooms))
+                registered.withLock { $0 = session }
+            }
         } catch {
+            if let session = registered.withLock({ $0 }) { _ = hub.remove(session, announce: false) }
             self.logger.warning("cluster resume failed", metadata: ["error.type": "\(error)"])
             return false
         }
-        guard let claim else { return false }
-        let newToken = RandomToken.make(length: 32)
-        let session = ClientSession(
-            info: claim.info,
-            bounds: ClientSession.Bounds(
-                queueMessages: self.limits.queueMessages,
-                queueBytes: self.limits.queueBytes,
-                replayMessages: self.settings.server.resumeBufferMessages
-            ),
-            control: self.control,
-            resumeToken: newToken
-        )
-        let hub = self.state.runtime.hub
-        // Registered before the handover so that what arrives meanwhile queues behind it.
-        hub.register(session, announce: false)
+        guard let claim, let session = registered.withLock({ $0 }) else { return false }
         hub.issue(resumeToken: newToken, for: session)
-        for room in claim.rooms.compactMap(RoomKey.init(clusterName:)) { hub.join(room, client: session.id, announce: false) }
-        var frames = node.waitingFrames(claim.waiting)
+        var frames = node.waitingFrames(claim.waiting, for: session.id)
         var lastSequence = lastSeen
         if let previous = claim.previousNode {
             let timeout = Duration.seconds(self.settings.cluster.nodeTimeout)
@@ -630,7 +637,9 @@ final class RelayConnection: Sendable {
         )
         context.messageType = type
         do {
-            try await route.instance.plugin.handle(message, context: context)
+            try await self.state.runtime.hub.makingVisible(session) {
+                try await route.instance.plugin.handle(message, context: context)
+            }
         } catch let error as RelayError {
             self.replyError(error, ref: type, session: session)
         } catch {

@@ -18,6 +18,8 @@ final class ClientSession: Sendable {
         case overflowClose
         /// The client has left for good.
         case gone
+        /// Sent the way of the cluster instead (see ``startDiverting()``).
+        case diverted
     }
 
     enum PopResult {
@@ -50,6 +52,10 @@ final class ClientSession: Sendable {
         var lost = false
         var rooms = Set<RoomKey>()
         var resumeToken: String
+        /// While positive, the writer waits (cluster changes are being made visible).
+        var held = 0
+        /// Messages (and the fence) sent to this client through the cluster and not yet back.
+        var diverted = 0
     }
 
     let info: ClientInfo
@@ -77,7 +83,8 @@ final class ClientSession: Sendable {
         _ message: OutboundMessage,
         policy: RouteSettings.OverflowPolicy,
         counter: Counter?,
-        at instant: ContinuousClock.Instant = .now
+        at instant: ContinuousClock.Instant = .now,
+        divertible: Bool = true
     ) -> EnqueueResult {
         let frame = QueuedFrame(
             message: message,
@@ -89,6 +96,10 @@ final class ClientSession: Sendable {
         let size = message.size
         let (result, control) = self.state.withLock { state -> (EnqueueResult, ConnectionControl?) in
             if state.phase == .gone { return (.gone, nil) }
+            if divertible, state.diverted > 0 {
+                state.diverted += 1
+                return (.diverted, nil)
+            }
             let attached = state.phase == .attached
             let full = state.pending.count >= self.bounds.queueMessages || state.pendingBytes + size > self.bounds.queueBytes
             if full {
@@ -142,7 +153,7 @@ final class ClientSession: Sendable {
     func popForWriter(generation: Int) -> PopResult {
         self.state.withLock { state in
             guard state.generation == generation, state.phase == .attached else { return .superseded }
-            guard var frame = state.pending.popFirst() else { return .empty }
+            guard state.held == 0, var frame = state.pending.popFirst() else { return .empty }
             state.pendingBytes -= frame.message.size
             if frame.sequence == nil {
                 state.lastSequence += 1
@@ -236,6 +247,32 @@ final class ClientSession: Sendable {
                 state.pendingBytes += frame.message.size
             }
         }
+    }
+
+    /// For a client just taken over from another node: messages sent to it from this node take
+    /// the cluster's way (behind those sent before the takeover, still on their way) until
+    /// the fence and all of them are back; only then do local sends go straight to the queue.
+    func startDiverting() {
+        self.state.withLock { $0.diverted = 1 }
+    }
+
+    /// A diverted message (or the fence) came back, or could not be sent.
+    func divertedArrived() {
+        self.state.withLock { $0.diverted = max(0, $0.diverted - 1) }
+    }
+
+    /// Keeps the writer from taking frames until ``release()``.
+    func hold() {
+        self.state.withLock { $0.held += 1 }
+    }
+
+    /// Ends a ``hold()``; wakes the writer for what queued meanwhile.
+    func release() {
+        let control = self.state.withLock { state -> ConnectionControl? in
+            state.held -= 1
+            return state.held == 0 && !state.pending.isEmpty && state.phase == .attached ? state.control : nil
+        }
+        control?.wake()
     }
 
     /// The client left for good; returns its rooms (to leave) or `nil` if it had already gone.

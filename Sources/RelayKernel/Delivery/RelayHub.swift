@@ -25,6 +25,7 @@ final class RelayHub: Sendable {
     private let rooms = ShardedMap<RoomKey, Room>()
     private let sessionCount = Atomic<Int>(0)
     private let roomCount = Atomic<Int>(0)
+    private let changes = Atomic<Int>(0)
 
     init(metrics: RelayMetrics, cluster: (any ClusterBackplane)? = nil) {
         self.metrics = metrics
@@ -84,7 +85,25 @@ final class RelayHub: Sendable {
     /// Tells the other nodes about a change here (best effort: a backplane that is down
     /// re-registers everything when it reconnects).
     private func announce(_ change: ClusterChange) {
-        _ = self.cluster?.submit(.change(change))
+        guard let cluster else { return }
+        self.changes.add(1, ordering: .relaxed)
+        _ = cluster.submit(.change(change))
+    }
+
+    /// How many changes this node has announced (to tell whether a step made any).
+    var changeCount: Int { self.changes.load(ordering: .relaxed) }
+
+    /// Runs `body` for `session`; if it changed memberships in a cluster, holds the session's
+    /// outbound frames until every node can see the change, so a client that hears "joined"
+    /// can count on it cluster-wide.
+    func makingVisible<T>(_ session: ClientSession?, _ body: () async throws -> T) async rethrows -> T {
+        guard let cluster else { return try await body() }
+        let before = self.changeCount
+        session?.hold()
+        defer { session?.release() }
+        let result = try await body()
+        if self.changeCount != before, cluster.isReady { await cluster.flush() }
+        return result
     }
 
     var allSessions: [ClientSession] { self.sessions.values }
@@ -93,7 +112,7 @@ final class RelayHub: Sendable {
 
     /// Queues `message` for one client, here or on another node.
     @discardableResult
-    func send(_ message: OutboundMessage, to id: ClientID, policy: RouteSettings.OverflowPolicy, counter: Counter?) -> Report {
+    func send(_ message: OutboundMessage, to id: ClientID, policy: RouteSettings.OverflowPolicy, counter: Counter?, origin: ClusterOrigin? = nil) -> Report {
         if let session = self.sessions[id] {
             return self.deliver(message, to: session, policy: policy, counter: counter)
         }
@@ -101,7 +120,7 @@ final class RelayHub: Sendable {
             self.metrics.drops(.recipientGone).increment()
             return Report(delivered: 0, dropped: 1)
         }
-        return self.forward(.toClient(id, ClusterEnvelope.client(id, message, policy: policy, hops: 0).encoded), recipients: 1)
+        return self.forward(.toClient(id, ClusterEnvelope.client(id, message, policy: policy, hops: 0).encoded, origin: origin), recipients: 1)
     }
 
     /// Hands an envelope to the backplane; counts it as `recipients` deliveries or drops.
@@ -122,7 +141,8 @@ final class RelayHub: Sendable {
         to room: RoomKey,
         except excluded: ClientID?,
         policy: RouteSettings.OverflowPolicy,
-        counter: Counter?
+        counter: Counter?,
+        origin: ClusterOrigin? = nil
     ) -> Report {
         var report = self.publishLocally(message, to: room, except: excluded, policy: policy, counter: counter)
         guard let cluster else { return report }
@@ -131,11 +151,11 @@ final class RelayHub: Sendable {
         if !remote.nodes.isEmpty {
             let envelope = ClusterEnvelope.room(room, message, except: excluded, policy: policy).encoded  // once for every node
             for (node, count) in remote.nodes {
-                report = report + self.forward(.toNode(node, room: name, envelope), recipients: count)
+                report = report + self.forward(.toNode(node, room: name, envelope, origin: origin), recipients: count)
             }
         }
         for orphan in remote.orphans {
-            report = report + self.forward(.toClient(orphan, ClusterEnvelope.client(orphan, message, policy: policy, hops: 0).encoded), recipients: 1)
+            report = report + self.forward(.toClient(orphan, ClusterEnvelope.client(orphan, message, policy: policy, hops: 0).encoded, origin: origin), recipients: 1)
         }
         return report
     }
@@ -164,9 +184,10 @@ final class RelayHub: Sendable {
         to session: ClientSession,
         policy: RouteSettings.OverflowPolicy,
         counter: Counter?,
-        at instant: ContinuousClock.Instant = .now
+        at instant: ContinuousClock.Instant = .now,
+        divertible: Bool = true
     ) -> Report {
-        switch session.enqueue(message, policy: policy, counter: counter, at: instant) {
+        switch session.enqueue(message, policy: policy, counter: counter, at: instant, divertible: divertible) {
         case .queued:
             return Report(delivered: 1, dropped: 0)
         case .dropped:
@@ -177,6 +198,10 @@ final class RelayHub: Sendable {
         case .gone:
             self.metrics.drops(.recipientGone).increment()
             return Report(delivered: 0, dropped: 1)
+        case .diverted:
+            let report = self.forward(.toClient(session.id, ClusterEnvelope.client(session.id, message, policy: policy, hops: ClusterEnvelope.divertedHops).encoded), recipients: 1)
+            if report.delivered == 0 { session.divertedArrived() }
+            return report
         }
     }
 

@@ -27,7 +27,7 @@ public struct PluginContext: Sendable {
     /// route's overflow policy (e.g. `.close` for a control message sent while handling media).
     @discardableResult
     public func send(_ message: OutboundMessage, to id: ClientID, policy: RouteSettings.OverflowPolicy? = nil) -> Bool {
-        let report = self.runtime.hub.send(message, to: id, policy: policy ?? self.overflow, counter: self.route?.outboundCounter)
+        let report = self.runtime.hub.send(message, to: id, policy: policy ?? self.overflow, counter: self.route?.outboundCounter, origin: self.origin(of: message))
         self.reportDrops(report, of: message)
         return report.delivered > 0
     }
@@ -74,7 +74,8 @@ public struct PluginContext: Sendable {
             to: self.roomKey(room),
             except: excluded,
             policy: policy ?? self.overflow,
-            counter: self.route?.outboundCounter
+            counter: self.route?.outboundCounter,
+            origin: self.origin(of: message)
         )
         self.reportDrops(report, of: message)
         return report.delivered
@@ -154,6 +155,12 @@ public struct PluginContext: Sendable {
         guard let expected = self.runtime.apiKey() else { throw RelayError(.unauthenticated, "no server API key is configured") }
         let given = request.headers["x-api-key"] ?? request.bearerToken
         guard let given, constantTimeEquals(given, expected) else { throw RelayError(.unauthenticated, "wrong or missing API key") }
+    }
+
+    /// The sender to tell if a cross-node message is lost after it was accepted.
+    private func origin(of message: OutboundMessage) -> ClusterOrigin? {
+        guard let client, self.runtime.hub.cluster != nil else { return nil }
+        return ClusterOrigin(client: client.id, ref: self.messageType ?? message.type)
     }
 
     private var overflow: RouteSettings.OverflowPolicy { self.route?.settings.overflow ?? .close }
