@@ -358,15 +358,15 @@ class Roamer:
             assert msg.get("type") == type_, f"expected {type_!r}, got {msg!r}"
             return msg
 
-    def assert_silent(self, duration: float) -> None:
-        """Nothing (but pongs) arrives for ``duration`` seconds."""
+    def assert_silent(self, duration: float, ignore: tuple[str, ...] = ()) -> None:
+        """Nothing (but pongs and types in ``ignore``) arrives for ``duration`` seconds."""
         deadline = time.monotonic() + duration
         while (remaining := deadline - time.monotonic()) > 0:
             try:
                 msg = self.recv(remaining)
             except TimeoutError:
                 return
-            if msg.get("type") != "pong":
+            if msg.get("type") != "pong" and msg.get("type") not in ignore:
                 raise AssertionError(f"unexpected message: {msg!r}")
 
     def subscribe(self, topic: str) -> None:

@@ -449,7 +449,7 @@ def test_kill_9_of_a_node_client_resumes_elsewhere_and_silent_ones_leave(cluster
     assert got == list(range(total)), (
         f"{received_before} directs (lastSeen {last_seen}) received before the kill, resumed with {hello}; "
         f"{sequence_problems(got, total)}")
-    roamer.assert_silent(0.5)
+    roamer.assert_silent(0.5, ignore=("left",))  # (the silent client's `left` may come now: same topic)
     # the sender was never told anything went wrong
     sender.ping()
 
