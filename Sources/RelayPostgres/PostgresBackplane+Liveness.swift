@@ -10,10 +10,11 @@ extension PostgresBackplane {
         let resync = self.needsResync.exchange(false, ordering: .relaxed)
         do {
             try await self.database.withTransaction { connection in
+                let address = self.linkAddress.withLock { $0 }
                 let fresh = try await self.database.query(
                     """
-                    INSERT INTO relay_nodes (node_id) VALUES (\(self.nodeID))
-                    ON CONFLICT (node_id) DO UPDATE SET heartbeat_at = now()
+                    INSERT INTO relay_nodes (node_id, link_address) VALUES (\(self.nodeID), \(address))
+                    ON CONFLICT (node_id) DO UPDATE SET heartbeat_at = now(), link_address = EXCLUDED.link_address
                     RETURNING (xmax = 0) AS inserted
                     """,
                     on: connection
@@ -100,6 +101,7 @@ extension PostgresBackplane {
             }
             try await self.reapDeadNodes()
             try await self.endExpiredOrphans(node: node)
+            try await self.loadLinks()
         }
     }
 

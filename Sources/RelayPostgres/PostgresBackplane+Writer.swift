@@ -37,6 +37,8 @@ extension PostgresBackplane {
                     envelopes.append(client: client.rawValue, node: "", room: "", envelope: envelope)
                 case .toNode(let node, let room, let envelope, _):
                     envelopes.append(client: "", node: node, room: room ?? "", envelope: envelope)
+                case .media:
+                    continue  // never queued: media goes over the links
                 case .change(let change):
                     // Rows of envelopes queued before a change go first, so order holds.
                     try await self.insert(&envelopes, on: connection, waking: &woken)

@@ -25,6 +25,9 @@ public final class PostgresBackplane: ClusterBackplane {
     let logger: Logger
     let outbox: ClusterOutbox
     let fetchSignal = WakeSignal()
+    let links: ClusterLinks
+    /// Where this node's media link listens (once running).
+    let linkAddress = Mutex<String?>(nil)
     private let ready = Atomic<Bool>(false)
     /// When the current database session started (a reaper waits `nodeTimeout` after it, so
     /// nodes that were cut off with it have had time to heartbeat again).
@@ -50,6 +53,7 @@ public final class PostgresBackplane: ClusterBackplane {
         var logger = logger
         logger[metadataKey: "relay.cluster.node"] = "\(nodeID)"
         self.logger = logger
+        self.links = ClusterLinks(nodeID: nodeID, logger: logger)
     }
 
     private static func randomNodeID() -> String {
@@ -62,6 +66,7 @@ public final class PostgresBackplane: ClusterBackplane {
     public var isReady: Bool { self.ready.load(ordering: .relaxed) }
 
     public func submit(_ item: ClusterOutgoing) -> Bool {
+        if case .media(let node, let envelope) = item { return self.links.send(envelope, to: node) }
         if self.outbox.add(item) { return true }
         if case .change = item { self.needsResync.store(true, ordering: .relaxed) }
         return false
@@ -75,6 +80,9 @@ public final class PostgresBackplane: ClusterBackplane {
 
     public func run(node: ClusterNode) async throws {
         self.node.withLock { $0 = node }
+        let address = try await self.links.listen(host: self.settings.linkHost, port: self.settings.linkPort, node: node)
+        self.linkAddress.withLock { $0 = address }
+        defer { self.links.close() }
         var backoff = Duration.milliseconds(250)
         while !Task.isCancelled {
             do {
@@ -160,6 +168,8 @@ public final class PostgresBackplane: ClusterBackplane {
             switch item {
             case .change:
                 self.needsResync.store(true, ordering: .relaxed)
+            case .media:
+                continue
             case .toClient(_, _, let origin), .toNode(_, _, _, let origin):
                 envelopes += 1
                 if let origin { origins.append(origin) }
@@ -222,6 +232,19 @@ public final class PostgresBackplane: ClusterBackplane {
             snapshot.memberships.append((room, ClientID(client), node))
         }
         self.directory.load(snapshot)
+        try await self.loadLinks()
+    }
+
+    /// Reads the media link secret and every node's link address.
+    func loadLinks() async throws {
+        let secret = try await self.database.query("SELECT value FROM relay_cluster WHERE name = 'link_secret'")
+        if let secret = try secret.first?.decode(String.self) { self.links.useSecret(secret) }
+        var addresses: [String: String] = [:]
+        for row in try await self.database.query("SELECT node_id, link_address FROM relay_nodes WHERE link_address IS NOT NULL") {
+            let (node, address) = try row.decode((String, String).self)
+            addresses[node] = address
+        }
+        self.links.useAddresses(addresses)
     }
 
     /// Runs `body`, failing if the database does not answer within `nodeTimeout`: a request

@@ -1,6 +1,8 @@
 /// The cluster backplane's tables (schema version 2).
 ///
-/// - `relay_nodes`: one row per live node, its heartbeat; a row that stops moving is reaped.
+/// - `relay_cluster`: cluster-wide settings (the media link secret).
+/// - `relay_nodes`: one row per live node, its heartbeat and media link address; a row that
+///   stops moving is reaped.
 /// - `relay_clients`: every client identity in the cluster, the node holding it (`NULL` while its
 ///   node is dead and it may still resume), its current resume token and its info as JSON.
 /// - `relay_room_members`: room memberships with the member's node, so a room message goes once
@@ -11,11 +13,15 @@
 ///   original order of rows re-addressed when their node died.
 enum PostgresClusterSchema {
     static let statements: [String] = [
+        "CREATE TABLE relay_cluster (name text PRIMARY KEY, value text NOT NULL)",
+        // The secret nodes present to each other on media links (strong random, made once).
+        "INSERT INTO relay_cluster (name, value) VALUES ('link_secret', replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''))",
         """
         CREATE TABLE relay_nodes (
             node_id text PRIMARY KEY,
             started_at timestamptz NOT NULL DEFAULT now(),
-            heartbeat_at timestamptz NOT NULL DEFAULT now()
+            heartbeat_at timestamptz NOT NULL DEFAULT now(),
+            link_address text
         )
         """,
         """

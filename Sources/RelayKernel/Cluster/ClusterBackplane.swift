@@ -43,6 +43,9 @@ public enum ClusterOutgoing: Sendable {
     case toNode(String, room: String?, ByteBuffer, origin: ClusterOrigin? = nil)
     /// A change to this node's clients and memberships.
     case change(ClusterChange)
+    /// Media (a `drop-oldest` message) for one node: sent straight to it, never through the
+    /// database, and dropped rather than queued when the way there is busy.
+    case media(node: String, ByteBuffer)
 }
 
 /// Who sent a cross-node message: told with an `unavailable` error if it cannot be written.

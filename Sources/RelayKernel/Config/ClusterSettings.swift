@@ -18,6 +18,10 @@ public struct ClusterSettings: Sendable, Equatable {
     public var nodeTimeout = 5.0
     /// Cross-node messages waiting to be written to the database before sends fail.
     public var outboundQueue = 10_000
+    /// The address this node listens on for media links from other nodes (and advertises).
+    public var linkHost = "127.0.0.1"
+    /// The media link port; 0 picks a free one.
+    public var linkPort = 0
 
     /// The defaults (no cluster).
     public init() {}
@@ -27,7 +31,7 @@ public struct ClusterSettings: Sendable, Equatable {
 }
 
 extension ClusterSettings: Decodable {
-    enum Keys: String, CodingKey, CaseIterable { case backend, nodeId, heartbeatInterval, nodeTimeout, outboundQueue }
+    enum Keys: String, CodingKey, CaseIterable { case backend, nodeId, heartbeatInterval, nodeTimeout, outboundQueue, linkHost, linkPort }
 
     public init(from decoder: any Decoder) throws {
         let fields = ConfigFields(decoder, keys: Keys.self)
@@ -41,6 +45,10 @@ extension ClusterSettings: Decodable {
         self.heartbeatInterval = fields.value(.heartbeatInterval, default: self.heartbeatInterval)
         self.nodeTimeout = fields.value(.nodeTimeout, default: self.nodeTimeout)
         self.outboundQueue = fields.value(.outboundQueue, default: self.outboundQueue)
+        self.linkHost = fields.value(.linkHost, default: self.linkHost)
+        self.linkPort = fields.value(.linkPort, default: self.linkPort)
+        if self.linkHost.isEmpty { fields.invalid(.linkHost, "must not be empty") }
+        if !(0...65535).contains(self.linkPort) { fields.invalid(.linkPort, "must be 0...65535") }
         if let nodeId, !Self.isValidNodeID(nodeId) {
             fields.invalid(.nodeId, "must be 1-40 letters, digits or '_'")
         }

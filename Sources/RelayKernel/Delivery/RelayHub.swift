@@ -116,16 +116,29 @@ final class RelayHub: Sendable {
         if let session = self.sessions[id] {
             return self.deliver(message, to: session, policy: policy, counter: counter)
         }
-        guard let cluster, cluster.directory.location(of: id) != nil else {
+        guard let cluster, let location = cluster.directory.location(of: id) else {
             self.metrics.drops(.recipientGone).increment()
             return Report(delivered: 0, dropped: 1)
         }
-        return self.forward(.toClient(id, ClusterEnvelope.client(id, message, policy: policy, hops: 0).encoded, origin: origin), recipients: 1)
+        let envelope = ClusterEnvelope.client(id, message, policy: policy, hops: 0).encoded
+        if policy == .dropOldest {
+            // Media goes straight to the node; a client whose node died does not get it later.
+            guard case .node(let node) = location else {
+                self.metrics.drops(.recipientGone).increment()
+                return Report(delivered: 0, dropped: 1)
+            }
+            return self.forward(.media(node: node, envelope), recipients: 1)
+        }
+        return self.forward(.toClient(id, envelope, origin: origin), recipients: 1)
     }
 
     /// Hands an envelope to the backplane; counts it as `recipients` deliveries or drops.
     func forward(_ item: ClusterOutgoing, recipients: Int) -> Report {
         guard let cluster else { return Report() }
+        if case .media = item {
+            // Media is dropped, never reported, when its way is busy (the backplane counts it).
+            return cluster.submit(item) ? Report(delivered: recipients, dropped: 0) : Report(delivered: 0, dropped: recipients)
+        }
         if cluster.submit(item) {
             self.metrics.clusterOut.increment()
             return Report(delivered: recipients, dropped: 0)
@@ -151,10 +164,11 @@ final class RelayHub: Sendable {
         if !remote.nodes.isEmpty {
             let envelope = ClusterEnvelope.room(room, message, except: excluded, policy: policy).encoded  // once for every node
             for (node, count) in remote.nodes {
-                report = report + self.forward(.toNode(node, room: name, envelope, origin: origin), recipients: count)
+                let item: ClusterOutgoing = policy == .dropOldest ? .media(node: node, envelope) : .toNode(node, room: name, envelope, origin: origin)
+                report = report + self.forward(item, recipients: count)
             }
         }
-        for orphan in remote.orphans {
+        for orphan in remote.orphans where policy != .dropOldest {
             report = report + self.forward(.toClient(orphan, ClusterEnvelope.client(orphan, message, policy: policy, hops: 0).encoded, origin: origin), recipients: 1)
         }
         return report
