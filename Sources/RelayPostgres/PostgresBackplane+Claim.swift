@@ -4,6 +4,15 @@ public import RelayKernel
 import Synchronization
 
 extension PostgresBackplane {
+    public func lookup(_ id: ClientID) async throws -> ClientInfo? {
+        guard self.isReady else { return nil }
+        let rows = try await self.answered("lookup") {
+            try await self.database.query("SELECT info FROM relay_clients WHERE client_id = \(id.rawValue)")
+        }
+        guard let text = try rows.first?.decode(String.self), let json = try? JSONParser.parse(text.utf8) else { return nil }
+        return ClientInfo(json: json)
+    }
+
     public func claim(_ request: ClusterClaim.Request, prepare: (ClusterClaim) -> Void) async throws -> ClusterClaim? {
         guard self.isReady else { return nil }
         let timeout = self.settings.nodeTimeout

@@ -55,7 +55,7 @@ public struct PubSubPlugin: RelayPlugin {
         case "direct":
             let target = ClientID(try message.string("to"))
             let data = try message.value("data")
-            guard context.clientInfo(target) != nil else { throw RelayError(.notFound, "no client '\(target)'") }
+            guard await context.findClient(target) != nil else { throw RelayError(.notFound, "no client '\(target)'") }
             context.send(.json(type: "direct", ["from": .string(sender.rawValue), "data": data]), to: target)
         default:
             throw RelayError(.unknownType, "pubsub does not handle '\(message.type)'")

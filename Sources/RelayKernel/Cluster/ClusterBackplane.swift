@@ -28,6 +28,9 @@ public protocol ClusterBackplane: Sendable {
     /// what a client is told next is already visible to every node.
     func flush() async
 
+    /// What the database says of a client this node's directory does not know (yet).
+    func lookup(_ id: ClientID) async throws -> ClientInfo?
+
     /// Takes over the identity holding `request.resumeToken` for this node, if the token names
     /// a client that is on another node or whose node died; `nil` when it names none.
     /// `prepare` runs just before the takeover commits, so the client is registered here before

@@ -116,11 +116,14 @@ final class RelayHub: Sendable {
         if let session = self.sessions[id] {
             return self.deliver(message, to: session, policy: policy, counter: counter)
         }
-        guard let cluster, let location = cluster.directory.location(of: id) else {
+        guard let cluster else {
             self.metrics.drops(.recipientGone).increment()
             return Report(delivered: 0, dropped: 1)
         }
         let envelope = ClusterEnvelope.client(id, message, policy: policy, hops: 0).encoded
+        // A client this node has not heard of may have connected elsewhere a moment ago: the
+        // database knows where it is (and drops the message if nobody has it).
+        let location = cluster.directory.location(of: id)
         if policy == .dropOldest {
             // Media goes straight to the node; a client whose node died does not get it later.
             guard case .node(let node) = location else {

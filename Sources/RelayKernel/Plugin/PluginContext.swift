@@ -113,9 +113,16 @@ public struct PluginContext: Sendable {
         return rooms.filter { $0.instance == self.instance }.map(\.name).sorted()
     }
 
-    /// A client that is connected or may still resume, on any node.
+    /// A client that is connected or may still resume, on any node, as this node last heard.
     public func clientInfo(_ id: ClientID) -> ClientInfo? {
         self.runtime.hub.clientInfo(id)
+    }
+
+    /// Like ``clientInfo(_:)``, but in a cluster it asks the database when this node has not
+    /// heard of the client yet (one that connected on another node a moment ago).
+    public func findClient(_ id: ClientID) async -> ClientInfo? {
+        if let known = self.runtime.hub.clientInfo(id) { return known }
+        return try? await self.runtime.hub.cluster?.lookup(id)
     }
 
     /// Runs `action` once after `delay` with a context of this instance.
