@@ -437,6 +437,7 @@ def test_kill_9_of_a_node_client_resumes_elsewhere_and_silent_ones_leave(cluster
 
     Cluster.kill9(nodes.a)
     killed = time.monotonic()
+    sent_before = stream.sent  # everything from here on is sent after node a died
     received_before, last_seen = len(roamer.directs()), roamer.count
     time.sleep(node_timeout + 1.0)    # the survivors declare node a dead; the stream goes on
     assert stream.is_alive(), "the stream should still be running when the client resumes"
@@ -446,9 +447,15 @@ def test_kill_9_of_a_node_client_resumes_elsewhere_and_silent_ones_leave(cluster
     roamer.recv_until(lambda m: m.get("type") == "direct" and m["data"]["n"] == total - 1, timeout=30)
     stream.finish()
     got = [d["n"] for d in roamer.directs()]
-    assert got == list(range(total)), (
-        f"{received_before} directs (lastSeen {last_seen}) received before the kill, resumed with {hello}; "
-        f"{sequence_problems(got, total)}")
+    context = (f"{received_before} directs (lastSeen {last_seen}) received before the kill, resumed with {hello}; "
+               f"{sequence_problems(got, total)}")
+    # In order and once, always; everything sent after the kill waited for the client.
+    assert got == sorted(set(got)), context
+    assert [n for n in got if n >= sent_before] == list(range(sent_before, total)), context
+    # The only possible loss: what node a had already taken for its client but not yet written
+    # to the socket at the instant it was killed (docs/cluster.md, "Limits").
+    lost = sorted(set(range(sent_before)) - set(got))
+    assert len(lost) <= 5 and all(n >= received_before - 1 for n in lost), (lost, context)
     roamer.assert_silent(0.5, ignore=("left",))  # (the silent client's `left` may come now: same topic)
     # the sender was never told anything went wrong
     sender.ping()
