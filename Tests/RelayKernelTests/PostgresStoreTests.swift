@@ -217,21 +217,26 @@ struct PostgresStoreTests {
         }
     }
 
+    /// Long enough that the writes and reads before the wait finish inside it even under load.
+    static let shortTTL = Duration.seconds(2)
+
     @Test func keysExpire() async throws {
         try await Self.withStores { values, _, _ in
             try await values.set("forever", "v", ttl: nil)
-            try await values.set("short", "v", ttl: .milliseconds(400))
-            try await values.set("slot", 1, ttl: .milliseconds(400))
-            try await values.set("made permanent", 1, ttl: .milliseconds(400))
+            try await values.set("short", "v", ttl: Self.shortTTL)
+            try await values.set("slot", 1, ttl: Self.shortTTL)
+            try await values.set("made permanent", 1, ttl: Self.shortTTL)
             try await values.set("made permanent", 2, ttl: nil)
-            let swapped = try await values.set("swapped", 1, ttl: .milliseconds(400))
+            let swapped = try await values.set("swapped", 1, ttl: Self.shortTTL)
+            let written = ContinuousClock.now  // after the last write with a TTL
             #expect(try await values.compareAndSet("swapped", expected: swapped, 2, ttl: nil) != nil)
             try await values.set("already gone", "v", ttl: .zero)
             #expect(try await values.get("already gone") == nil)
             let short = try #require(try await values.get("short"))
             #expect(try await values.insert("slot", 2, ttl: nil) == nil, "not expired yet")
 
-            try await Task.sleep(for: .milliseconds(700))
+            // Well past the TTL however slow the statements above were on a loaded machine.
+            try await Task.sleep(until: written + Self.shortTTL + .milliseconds(300))
             #expect(try await values.get("short") == nil)
             #expect(try await values.keys(withPrefix: "") == ["forever", "made permanent", "swapped"])
             #expect(try await values.get("made permanent")?.value == 2)
