@@ -371,7 +371,9 @@ final class RelayConnection: Sendable {
 
     /// The connection ended: a clean leave ends its sessions now; a drop waits for the grace.
     func finish() async {
-        let clean = self.leftCleanly.load(ordering: .relaxed) || self.peerClose.isCleanLeave
+        // A cluster node shutting down keeps its clients' identities: they resume on another node.
+        let handedToCluster = self.state.isDraining && self.state.runtime.hub.cluster != nil
+        let clean = !handedToCluster && (self.leftCleanly.load(ordering: .relaxed) || self.peerClose.isCleanLeave)
         for session in self.sessions.withLock({ Array($0.values) }) {
             await self.finish(session, clean: clean)
         }
