@@ -1,11 +1,9 @@
-import Logging
 import ServiceLifecycle
 
 /// Runs the cluster backplane beside the server until shutdown.
 struct ClusterService: Service {
     let backplane: any ClusterBackplane
     let node: ClusterNode
-    let logger: Logger
 
     func run() async throws {
         try await cancelWhenGracefulShutdown {

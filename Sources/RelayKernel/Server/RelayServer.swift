@@ -87,7 +87,7 @@ public final class RelayServer: Sendable {
     /// stops; the store closes last).
     public var services: [any Service] {
         let cluster: [any Service] = self.state.clusterNode.map { node in
-            [ClusterService(backplane: self.state.runtime.hub.cluster!, node: node, logger: self.logger)]
+            [ClusterService(backplane: self.state.runtime.hub.cluster!, node: node)]
         } ?? []
         return [DurableStoreCloser(store: self.state.runtime.records, logger: self.logger)] + cluster + [
             self.timers,
