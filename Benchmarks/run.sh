@@ -70,7 +70,7 @@ done
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/relay-bench.XXXXXX")"
 mkdir -p "$HERE/results"
-RESULTS="${RESULTS:-$HERE/results/$(date -u +%Y%m%dT%H%M%SZ)$([ "$SMOKE" = 1 ] && echo -smoke).jsonl}"
+RESULTS="${RESULTS:-$HERE/results/$(date -u +%Y%m%dT%H%M%SZ)$([ "$SMOKE" = 1 ] && echo -smoke || true).jsonl}"
 : > "$RESULTS"
 export RELAY_JWT_SECRET="${RELAY_JWT_SECRET:-relay-bench-secret-0123456789abcdef0123456789}"
 
