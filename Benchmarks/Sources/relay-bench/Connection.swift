@@ -37,6 +37,9 @@ enum ConnectionMode {
     case subscriber
     /// Pongs are matched in order with the pings' intended send times.
     case pinger
+    /// pubsub deliveries (`direct`, `message`) are timed by the `seq` and `bt` inside their
+    /// `data` object into the loop's stats; other messages are handled as control messages.
+    case pubsub
 }
 
 private enum Keys {
@@ -48,6 +51,12 @@ private enum Keys {
     static let error = [UInt8](ascii: "error")
     static let frameKeys = [type, seq, bt]
     static let typeOnly = [type]
+    static let data = [UInt8](ascii: "data")
+    static let direct = [UInt8](ascii: "direct")
+    static let message = [UInt8](ascii: "message")
+    static let envelopeKeys = [type, data]
+    static let seqBt = [seq, bt]
+    static let clientIdOnly = [UInt8](ascii: "clientId")
 }
 
 /// One WebSocket client connection of the load generator, on the NIOWebSocket client
@@ -64,6 +73,8 @@ final class BenchConnection: ChannelInboundHandler, @unchecked Sendable {
     /// Set when the server closed the connection (close frame or TCP).
     private(set) var closedByServer = false
     private(set) var closeCode: UInt16?
+    /// The `clientId` of the server's `connected` message (set once open).
+    var clientId: String?
 
     private var context: ChannelHandlerContext?
     private let maskKey: WebSocketMaskingKey
@@ -163,6 +174,23 @@ final class BenchConnection: ChannelInboundHandler, @unchecked Sendable {
                 return true
             }
             if !handled, !binary { self.control(buffer) }
+        case .pubsub:
+            let now = monotonicNanos()
+            let handled: Bool = binary ? false : buffer.withUnsafeReadableBytes { bytes in
+                let found = JSONTopLevelScan.scan(bytes, keys: Keys.envelopeKeys)
+                guard JSONTopLevelScan.equals(bytes, found[0], Keys.direct) || JSONTopLevelScan.equals(bytes, found[0], Keys.message) else {
+                    return false
+                }
+                let data = found[1]
+                guard data.present, !data.isString, data.end > data.start else { return true }
+                let inner = UnsafeRawBufferPointer(rebasing: bytes[data.start..<data.end])
+                let fields = JSONTopLevelScan.scan(inner, keys: Keys.seqBt)
+                if let seq = JSONTopLevelScan.uint(inner, fields[0]), let bt = JSONTopLevelScan.uint(inner, fields[1]) {
+                    self.stats.recordDelivery(seq: seq, intendedNanos: bt, now: now)
+                }
+                return true
+            }
+            if !handled, !binary { self.control(buffer) }
         case .pinger:
             let now = monotonicNanos()
             let isPong: Bool = buffer.withUnsafeReadableBytes { bytes in
@@ -246,6 +274,14 @@ final class BenchConnection: ChannelInboundHandler, @unchecked Sendable {
             self.writeText(self.channel.allocator.buffer(string: text))
             return answer
         }
+    }
+
+    /// Keeps the `clientId` of the `connected` message; returns self. Call on the loop.
+    func noteHello(_ hello: ByteBuffer) -> BenchConnection {
+        self.clientId = hello.withUnsafeReadableBytes { bytes in
+            JSONTopLevelScan.string(bytes, JSONTopLevelScan.scan(bytes, keys: [Keys.clientIdOnly])[0])
+        }
+        return self
     }
 
     /// Stops reading from the socket (a consumer that no longer keeps up at all).
@@ -335,7 +371,11 @@ struct Connector: Sendable {
                     }
                 }
                 return channel.eventLoop.makeCompletedFuture {
+                    // `.forwardBytes`: a server that speaks first (`connected` right after the
+                    // 101, as with `auth: none` or `?token=`) may put its first frame in the same
+                    // read as the response; NIO's default (`.dropBytes`) would lose it.
                     try channel.pipeline.syncOperations.addHTTPClientHandlers(
+                        leftOverBytesStrategy: .forwardBytes,
                         withClientUpgrade: (upgraders: [upgrader], completionHandler: { context in
                             context.pipeline.syncOperations.removeHandler(request, promise: nil)
                         })
@@ -360,9 +400,9 @@ struct Connector: Sendable {
                     "{\"type\":\"auth\",\"token\":\"\(target.token)\"}",
                     expect: "connected",
                     timeout: target.connectTimeout
-                ).map { _ in connection }
+                ).map { hello in connection.noteHello(hello) }
             case .query, .none:
-                return connection.expect("connected", timeout: target.connectTimeout).map { _ in connection }
+                return connection.expect("connected", timeout: target.connectTimeout).map { hello in connection.noteHello(hello) }
             }
         }.flatMapError { error in
             loop.makeFailedFuture(error)

@@ -8,17 +8,39 @@ import NIOCore
 /// padded with base64 `A`s so the whole message is about `size` bytes.
 /// Binary: uint32 BE header length + `{"type":"video-frame","seq":N,"bt":T,"streamId":"S",
 /// "timestamp":MS}` + `size` payload bytes.
+/// Envelope (pubsub): `PREFIX{"seq":N,"bt":T,"x":"AAAA…"}}`, e.g. with PREFIX
+/// `{"type":"direct","to":"ID","data":`: the timing fields travel inside `data`, which the
+/// pubsub plugin re-encodes with its keys sorted (`bt`, `seq`, `x`), so they still come
+/// before the padding.
 final class FrameTemplate: Sendable {
     let binary: Bool
     let size: Int
-    private let head = [UInt8](ascii: "{\"type\":\"video-frame\",\"seq\":")
+    private let head: [UInt8]
     private let btPart = [UInt8](ascii: ",\"bt\":")
     private let streamPart: [UInt8]
     private let tail: [UInt8]
+    /// Whether `streamPart` and the wall-clock `timestamp` follow `bt` (video frames).
+    private let stamped: Bool
+
+    /// A pubsub message: `prefix` opens the message up to its `data` value, which is
+    /// `{"seq":N,"bt":T,"x":"AAAA…"}` padded so the whole message is about `size` bytes.
+    init(envelopePrefix prefix: String, size: Int) {
+        self.binary = false
+        self.size = size
+        self.stamped = false
+        self.head = Array((prefix + "{\"seq\":").utf8)
+        self.streamPart = []
+        // seq and bt take about 30 digits; the rest is padding.
+        let fixed = self.head.count + 6 + 30 + 7 + 3
+        let pad = max(0, size - fixed)
+        self.tail = Array(",\"x\":\"".utf8) + [UInt8](repeating: UInt8(ascii: "A"), count: pad) + Array("\"}}".utf8)
+    }
 
     init(streamId: String, size: Int, binary: Bool) {
         self.binary = binary
         self.size = size
+        self.stamped = true
+        self.head = [UInt8](ascii: "{\"type\":\"video-frame\",\"seq\":")
         self.streamPart = Array(",\"streamId\":\"\(streamId)\",\"timestamp\":".utf8)
         if binary {
             var payload = [UInt8](repeating: 0, count: size)
@@ -55,6 +77,7 @@ final class FrameTemplate: Sendable {
         buffer.writeDecimal(seq)
         buffer.writeBytes(self.btPart)
         buffer.writeDecimal(bt)
+        guard self.stamped else { return }
         buffer.writeBytes(self.streamPart)
         buffer.writeDecimal(wallMillis)
     }

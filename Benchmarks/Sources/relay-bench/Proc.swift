@@ -24,6 +24,30 @@ enum Proc {
         return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
+    /// CPU seconds of a process tree one level deep: `root` (with its reaped children's time,
+    /// fields 16 and 17) and every live child (e.g. a PostgreSQL postmaster and its backends).
+    static func treeCPUSeconds(root: Int32) -> Double? {
+        func fields(_ pid: String) -> [Substring]? {
+            guard let text = readFile("/proc/\(pid)/stat"), let close = text.lastIndex(of: ")") else { return nil }
+            return text[text.index(after: close)...].split(separator: " ")
+        }
+        let tick = Double(sysconf(Int32(_SC_CLK_TCK)))
+        guard let own = fields(String(root)), own.count > 14 else { return nil }
+        var ticks = own[11...14].reduce(0.0) { $0 + (Double($1) ?? 0) }
+        guard let dir = opendir("/proc") else { return nil }
+        defer { closedir(dir) }
+        let parent = Substring(String(root))
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            guard let first = name.utf8.first, first >= 0x30, first <= 0x39 else { continue }
+            guard let f = fields(name), f.count > 12, f[1] == parent else { continue }
+            ticks += (Double(f[11]) ?? 0) + (Double(f[12]) ?? 0)
+        }
+        return ticks / tick
+    }
+
     /// CPU time (user + system) this process used so far, in seconds.
     static func selfCPUSeconds() -> Double {
         var usage = rusage()

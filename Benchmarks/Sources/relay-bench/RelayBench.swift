@@ -8,6 +8,8 @@
 //   relay-bench pingpong --port 8080 [--rate 5000] [--connections 100]
 //   relay-bench fanout --port 8080 [--subscribers 100 --frame-bytes 1024] [--search]
 //   relay-bench many-streams | binary-fanout | slow-consumer | idle | connect-storm …
+//   relay-bench pubsub-direct | pubsub-room --port A [--port-b B] --path /ws --auth none …
+//     (pubsub plugin; cluster mode: senders on node A, receivers on node B or split A/B)
 //
 // Every scenario is bounded in count and time (--timeout); --smoke runs a seconds-long
 // version with tiny counts.
@@ -28,6 +30,7 @@ struct RelayBench: AsyncParsableCommand {
         abstract: "Load generator for Relay and the baseline (seed 004's protocol over WebSocket, 127.0.0.1 only).",
         subcommands: [
             PingPong.self, Fanout.self, ManyStreams.self, BinaryFanout.self, SlowConsumer.self, Idle.self, ConnectStorm.self,
+            PubSubDirect.self, PubSubRoom.self,
         ]
     )
 }
@@ -81,6 +84,16 @@ struct CommonOptions: ParsableArguments {
         let secret = self.secret ?? getenv("RELAY_JWT_SECRET").map { String(cString: $0) }
         guard let secret, !secret.isEmpty else { return "bench-token-unsigned" }
         return JWT.hs256(secret: Array(secret.utf8), sub: self.sub, extraClaims: claims, ttl: 6 * 3600)
+    }
+
+    /// A connector like the scenario's own, to another server on 127.0.0.1 (a second node).
+    func connector(port: Int, bench: Bench) -> Connector {
+        let target = bench.connector.target
+        return Connector(
+            group: bench.group,
+            board: bench.board,
+            target: Target(port: port, path: target.path, auth: target.auth, token: target.token, connectTimeout: target.connectTimeout)
+        )
     }
 
     /// Sets up the client, runs `body`, prints its report, shuts down. A watchdog ends the
@@ -301,6 +314,92 @@ struct ConnectStorm: AsyncParsableCommand {
         let maxConnections = pick(self.common.smoke, self.maxConnections, min(self.maxConnections, 200))
         try await self.common.run { bench in
             try await connectStorm(bench, concurrency: concurrency, duration: duration, maxConnections: maxConnections)
+        }
+    }
+}
+
+/// Options of the pubsub scenarios (cluster mode, issue 7).
+struct PubSubOptions: ParsableArguments {
+    @Option(help: "Port of the cluster's second node on 127.0.0.1 (receivers go there); absent: every client on --port.")
+    var portB: Int?
+    @Option(help: "Process id of the second node (its CPU time is added to the first's).")
+    var serverPidB: Int32?
+    @Option(help: "Message size in bytes (the whole JSON message the sender writes).")
+    var messageBytes: Int = 256
+    @Option(help: "Messages per second per sender (the start rate with --search).")
+    var rate: Double?
+    @Option(help: "Measured seconds (per trial with --search).")
+    var duration: Double?
+    @Flag(help: "Search for the highest rate whose p99 stays under --bound-ms with loss ≤ --max-loss-pct and no error.")
+    var search = false
+    @Option(help: "p99 bound of the search, ms.")
+    var boundMs: Double = 50
+    @Option(help: "Largest loss (percent of expected deliveries) a passing trial may have.")
+    var maxLossPct: Double = 0.1
+    @Option(help: "Most trials of the search (rates tried; a repeated trial does not count).")
+    var maxTrials: Int = 9
+    @Flag(help: "Search: a failing trial is final (by default it is run once more and the rate fails only if both fail).")
+    var noRepeat = false
+    @Option(help: "PostgreSQL postmaster pid: CPU time of it and its backends per trial.")
+    var pgPid: Int32?
+
+    func apply(to spec: inout PubSubSpec, smoke: Bool, defaultRate: Double) {
+        spec.confirmFailures = !self.noRepeat
+        spec.pgPid = self.pgPid
+        spec.messageBytes = self.messageBytes
+        spec.rate = self.rate ?? defaultRate
+        spec.search = self.search
+        spec.boundMs = self.boundMs
+        spec.maxLoss = self.maxLossPct / 100
+        spec.maxTrials = smoke ? min(self.maxTrials, 2) : self.maxTrials
+        spec.duration = smoke ? 0.5 : (self.duration ?? (self.search ? 4 : 10))
+    }
+}
+
+struct PubSubDirect: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pubsub-direct",
+        abstract: "1:1: P senders on --port send pubsub `direct` messages, each to its own receiver on --port-b (or --port)."
+    )
+    @OptionGroup var common: CommonOptions
+    @OptionGroup var options: PubSubOptions
+    @Option(help: "Sender → receiver pairs.") var pairs: Int = 10
+
+    func run() async throws {
+        var spec = PubSubSpec()
+        spec.kind = .direct
+        spec.pairs = pick(self.common.smoke, self.pairs, min(self.pairs, 2))
+        self.options.apply(to: &spec, smoke: self.common.smoke, defaultRate: self.common.smoke ? 20 : 50)
+        let fixed = spec
+        let portB = self.options.portB
+        let pidB = self.options.serverPidB
+        let common = self.common
+        try await self.common.run { bench in
+            try await pubsubScenario(bench, fixed, nodeB: portB.map { common.connector(port: $0, bench: bench) }, serverPidB: pidB)
+        }
+    }
+}
+
+struct PubSubRoom: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pubsub-room",
+        abstract: "Room fan-out: 1 publisher on --port publishes to a topic with N subscribers, half on --port-b (or all on --port)."
+    )
+    @OptionGroup var common: CommonOptions
+    @OptionGroup var options: PubSubOptions
+    @Option(help: "Subscribers of the topic.") var subscribers: Int = 100
+
+    func run() async throws {
+        var spec = PubSubSpec()
+        spec.kind = .room
+        spec.subscribers = pick(self.common.smoke, self.subscribers, min(self.subscribers, 10))
+        self.options.apply(to: &spec, smoke: self.common.smoke, defaultRate: self.common.smoke ? 10 : 20)
+        let fixed = spec
+        let portB = self.options.portB
+        let pidB = self.options.serverPidB
+        let common = self.common
+        try await self.common.run { bench in
+            try await pubsubScenario(bench, fixed, nodeB: portB.map { common.connector(port: $0, bench: bench) }, serverPidB: pidB)
         }
     }
 }
