@@ -13,7 +13,7 @@ extension PostgresBackplane {
         return ClientInfo(json: json)
     }
 
-    public func claim(_ request: ClusterClaim.Request, prepare: (ClusterClaim) -> Void) async throws -> ClusterClaim? {
+    public func claim(_ request: ClusterClaim.Request, prepare: @escaping @Sendable (ClusterClaim) -> Void) async throws -> ClusterClaim? {
         guard self.isReady else { return nil }
         let timeout = self.settings.nodeTimeout
         let claim = try await self.database.withTransaction { connection -> ClusterClaim? in

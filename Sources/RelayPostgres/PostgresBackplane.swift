@@ -144,10 +144,15 @@ public final class PostgresBackplane: ClusterBackplane {
                 group.cancelAll()
             }
         } catch {
-            try? await connection.close()
+            await self.close(connection)
             throw error
         }
-        try? await connection.close()
+        await self.close(connection)
+    }
+
+    /// Closes the LISTEN connection, without waiting on a server that does not answer.
+    private func close(_ connection: PostgresConnection) async {
+        _ = try? await withTimeLimit(.seconds(2), timeoutError: { CancellationError() }) { try await connection.close() }
     }
 
     /// Refuses new items and counts what was queued as undeliverable.
@@ -251,25 +256,7 @@ public final class PostgresBackplane: ClusterBackplane {
     /// abandoned, not awaited (a pooled request may wait for a connection far longer).
     func answered<T: Sendable>(_ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
         let limit = Duration.seconds(max(self.settings.nodeTimeout, 1))
-        let race = Race<T>()
-        let work = Task {
-            do {
-                race.finish(.success(try await body()))
-            } catch {
-                race.finish(.failure(error))
-            }
-        }
-        let timer = Task {
-            try await Task.sleep(for: limit)
-            race.finish(.failure(PostgresDatabaseError("the database did not answer (\(what)) within \(limit)")))
-        }
-        defer { timer.cancel() }
-        return try await withTaskCancellationHandler {
-            try await race.value()
-        } onCancel: {
-            work.cancel()
-            race.finish(.failure(CancellationError()))
-        }
+        return try await withTimeLimit(limit, timeoutError: { PostgresDatabaseError("the database did not answer (\(what)) within \(limit)") }, body)
     }
 
     // MARK: Leaving
@@ -294,31 +281,6 @@ public final class PostgresBackplane: ClusterBackplane {
             self.logger.warning("could not leave the cluster cleanly", metadata: ["error.type": "\(PostgresDatabase.reason(error))"])
         }
         timeout.cancel()
-    }
-}
-
-/// The first of several outcomes, for one waiter.
-private final class Race<T: Sendable>: Sendable {
-    private let state = Mutex<(result: Result<T, any Error>?, waiter: CheckedContinuation<T, any Error>?)>((nil, nil))
-
-    func finish(_ result: Result<T, any Error>) {
-        let waiter = self.state.withLock { state -> CheckedContinuation<T, any Error>? in
-            guard state.result == nil else { return nil }
-            state.result = result
-            defer { state.waiter = nil }
-            return state.waiter
-        }
-        waiter?.resume(with: result)
-    }
-
-    func value() async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            let result = self.state.withLock { state -> Result<T, any Error>? in
-                if state.result == nil { state.waiter = continuation }
-                return state.result
-            }
-            if let result { continuation.resume(with: result) }
-        }
     }
 }
 

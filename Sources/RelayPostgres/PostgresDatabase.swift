@@ -1,7 +1,9 @@
 import Foundation
 public import Logging
 import NIOCore
+import Synchronization
 public import PostgresNIO
+import RelayKernel
 
 /// A PostgreSQL database shared by the relay's stores and cluster components.
 ///
@@ -22,6 +24,8 @@ public final class PostgresDatabase: Sendable {
     public let location: String
     let logger: Logger
     private let runTask: Task<Void, Never>
+    /// Until when requests fail at once (the database was just found unreachable).
+    private let unreachableUntil = Mutex<ContinuousClock.Instant?>(nil)
 
     /// How long ``isReachable()`` waits for an answer.
     static let reachabilityTimeout = Duration.seconds(2)
@@ -37,6 +41,10 @@ public final class PostgresDatabase: Sendable {
             database: endpoint.database,
             tls: .disable
         )
+        // A request the relay gave up on (see `requestTimeout`) must not keep running in the
+        // server: statements end after twice that.
+        let statementTimeout = Self.requestTimeout.components.seconds * 2 * 1000
+        clientConfiguration.options.additionalStartupParameters = [("statement_timeout", "\(statementTimeout)")]
         var connectionConfiguration = PostgresConnection.Configuration(
             host: endpoint.host,
             port: endpoint.port,
@@ -110,7 +118,9 @@ public final class PostgresDatabase: Sendable {
     /// Reading every row is what surfaces an error the server raises while the statement runs.
     @discardableResult
     func query(_ query: PostgresQuery, file: String = #fileID, line: Int = #line) async throws -> [PostgresRow] {
-        try await self.client.query(query, logger: self.logger, file: file, line: line).collect()
+        try await self.reachable {
+            try await self.client.query(query, logger: self.logger, file: file, line: line).collect()
+        }
     }
 
     /// Runs `query` on `connection` and returns all its rows.
@@ -122,17 +132,44 @@ public final class PostgresDatabase: Sendable {
     }
 
     /// Runs `body` in a transaction on one pooled connection: committed if it returns, rolled back if it throws.
-    func withTransaction<Result: Sendable>(_ body: (PostgresConnection) async throws -> Result) async throws -> Result {
-        try await self.client.withConnection { connection in
-            try await self.query("BEGIN", on: connection)
-            do {
-                let result = try await body(connection)
-                try await self.query("COMMIT", on: connection)
-                return result
-            } catch {
-                _ = try? await self.query("ROLLBACK", on: connection)
-                throw error
+    func withTransaction<Result: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> Result) async throws -> Result {
+        try await self.reachable {
+            try await self.client.withConnection { connection in
+                try await self.query("BEGIN", on: connection)
+                do {
+                    let result = try await body(connection)
+                    try await self.query("COMMIT", on: connection)
+                    return result
+                } catch {
+                    _ = try? await self.query("ROLLBACK", on: connection)
+                    throw error
+                }
             }
+        }
+    }
+
+    /// How long a pooled request may take before it counts as the database being unreachable.
+    static let requestTimeout = Duration.seconds(5)
+    /// After a request found the database unreachable, how long others fail at once instead
+    /// of each waiting ``requestTimeout``.
+    static let outageHold = Duration.seconds(3)
+
+    /// Runs a pooled request within ``requestTimeout``; a server that cannot be reached (or
+    /// does not answer in time) becomes ``StoreUnavailableError``, which the kernel answers
+    /// with `unavailable` instead of failing the plugin.
+    private func reachable<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        let location = self.location
+        if let until = self.unreachableUntil.withLock({ $0 }), ContinuousClock.now < until {
+            throw StoreUnavailableError("\(location) was unreachable a moment ago")
+        }
+        do {
+            return try await withTimeLimit(Self.requestTimeout, timeoutError: { StoreUnavailableError("no answer from \(location) within \(Self.requestTimeout)") }, body)
+        } catch let error as PSQLError where Self.isTransient(error) {
+            self.unreachableUntil.withLock { $0 = .now + Self.outageHold }
+            throw StoreUnavailableError("\(location): \(Self.reason(error))")
+        } catch let error as StoreUnavailableError {
+            self.unreachableUntil.withLock { $0 = .now + Self.outageHold }
+            throw error
         }
     }
 

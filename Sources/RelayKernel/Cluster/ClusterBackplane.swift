@@ -35,7 +35,7 @@ public protocol ClusterBackplane: Sendable {
     /// a client that is on another node or whose node died; `nil` when it names none.
     /// `prepare` runs just before the takeover commits, so the client is registered here before
     /// any node can address it here (if the commit then fails, the caller unregisters it).
-    func claim(_ request: ClusterClaim.Request, prepare: (ClusterClaim) -> Void) async throws -> ClusterClaim?
+    func claim(_ request: ClusterClaim.Request, prepare: @escaping @Sendable (ClusterClaim) -> Void) async throws -> ClusterClaim?
 }
 
 /// One item for the backplane's ordered outbound stream.

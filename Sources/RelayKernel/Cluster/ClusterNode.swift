@@ -52,15 +52,13 @@ public final class ClusterNode: Sendable {
         }
     }
 
-    /// Cross-node messages that were accepted but could not be written: their senders hear
-    /// `unavailable` (once per sender and message type).
+    /// Cross-node messages that were accepted but could not be written: each one's sender hears
+    /// `unavailable`, as if it had been refused at once.
     public func undeliverable(_ origins: [ClusterOrigin]) {
-        var counts: [ClusterOrigin: Int] = [:]
-        for origin in origins { counts[origin, default: 0] += 1 }
-        for (origin, count) in counts {
+        for origin in origins {
             self.state.metrics.error(.unavailable)
             self.hub.send(
-                .error(RelayError(.unavailable, "\(count) message(s) to other nodes were lost: the cluster database is unreachable"), ref: origin.ref),
+                .error(RelayError(.unavailable, "a message to another node was lost: the cluster database is unreachable"), ref: origin.ref),
                 to: origin.client,
                 policy: .dropOldest,
                 counter: self.state.metrics.kernelMessagesOut

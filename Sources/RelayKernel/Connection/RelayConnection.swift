@@ -644,6 +644,9 @@ final class RelayConnection: Sendable {
             }
         } catch let error as RelayError {
             self.replyError(error, ref: type, session: session)
+        } catch let error as StoreUnavailableError {
+            self.logger.warning("store unreachable", metadata: ["relay.plugin": "\(route.instance.name)", "error.type": "\(error)"])
+            self.replyError(RelayError(.unavailable, "the store is unreachable; try again"), ref: type, session: session)
         } catch {
             self.logger.warning("plugin failed", metadata: ["relay.plugin": "\(route.instance.name)", "error.type": "\(error)"])
             self.control.requestClose(CloseReason(.internalError, "internal error"))

@@ -60,6 +60,10 @@ struct PluginHTTPDispatcher: RouterMiddleware {
         } catch let error as RelayError {
             self.state.metrics.error(error.code)
             return Self.response(.error(error))
+        } catch let error as StoreUnavailableError {
+            self.state.logger.warning("store unreachable", metadata: ["relay.plugin": "\(instance.name)", "error.type": "\(error)"])
+            self.state.metrics.error(.unavailable)
+            return Self.response(.error(RelayError(.unavailable, "the store is unreachable; try again")))
         } catch {
             self.state.logger.warning("plugin HTTP handler failed", metadata: ["relay.plugin": "\(instance.name)", "error.type": "\(error)"])
             return Self.response(.json(["error": ["code": "internal", "message": "internal error"]], status: 500))
