@@ -102,11 +102,12 @@ public final class PostgresBackplane: ClusterBackplane {
 
     /// One database session: listen, register, then deliver until something fails.
     private func connectedSession(node: ClusterNode) async throws {
-        let connection = try await PostgresConnection.connect(
-            configuration: self.database.connectionConfiguration,
-            id: self.connectionIDs.wrappingAdd(1, ordering: .relaxed).newValue,
-            logger: self.logger
-        )
+        let configuration = self.database.connectionConfiguration
+        let id = self.connectionIDs.wrappingAdd(1, ordering: .relaxed).newValue
+        let logger = self.logger
+        let connection = try await self.answered("connect") {
+            try await PostgresConnection.connect(configuration: configuration, id: id, logger: logger)
+        }
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 let listening = ListeningGate(expected: 2)
@@ -126,9 +127,14 @@ public final class PostgresBackplane: ClusterBackplane {
                     }
                     throw PostgresDatabaseError("the LISTEN connection closed")
                 }
+                let limit = Duration.seconds(max(self.settings.nodeTimeout, 1))
+                let deadline = Task {
+                    try await Task.sleep(for: limit)
+                    listening.fail()  // LISTEN did not start in time: this session is over
+                }
+                defer { deadline.cancel() }
                 guard await listening.wait() else {
-                    _ = try await group.next()
-                    return
+                    throw PostgresDatabaseError("LISTEN did not start within \(limit)")
                 }
                 try await self.register(node: node)
                 try await self.loadDirectory()
