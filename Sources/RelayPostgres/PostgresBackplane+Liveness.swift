@@ -1,6 +1,6 @@
 import NIOCore
 import PostgresNIO
-public import RelayKernel
+import RelayKernel
 import Synchronization
 
 extension PostgresBackplane {

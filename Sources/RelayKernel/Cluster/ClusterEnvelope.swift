@@ -1,4 +1,4 @@
-public import NIOCore
+import NIOCore
 
 /// What one node sends another through the backplane, in a compact binary form.
 ///

@@ -32,7 +32,7 @@ public final class ClusterNode: Sendable {
         case .client(let id, let message, let policy, let hops):
             if let session = self.hub.session(id) {
                 // In the order the database gave it: never diverted again.
-                self.hub.deliver(message, to: session, policy: policy, counter: self.state.metrics.clusterDelivered, divertible: false)
+                _ = self.hub.deliver(message, to: session, policy: policy, counter: self.state.metrics.clusterDelivered, divertible: false)
                 if hops == ClusterEnvelope.divertedHops { session.divertedArrived() }
             } else if hops == 0 {
                 // The client moved on while this was on its way: one more hop to wherever it is.
@@ -41,7 +41,7 @@ public final class ClusterNode: Sendable {
                 self.state.metrics.drops(.recipientGone).increment()
             }
         case .room(let room, let message, let excluded, let policy):
-            self.hub.publishLocally(message, to: room, except: excluded, policy: policy, counter: self.state.metrics.clusterDelivered)
+            _ = self.hub.publishLocally(message, to: room, except: excluded, policy: policy, counter: self.state.metrics.clusterDelivered)
         case .handoverRequest(let id, let node, let lastSeen):
             self.handOver(id, to: node, after: lastSeen)
         case .fence(let id):
