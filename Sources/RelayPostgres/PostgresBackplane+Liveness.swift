@@ -73,6 +73,14 @@ extension PostgresBackplane {
             """,
             on: connection
         )
+        // Rows that waited for this node's clients while it was taken for dead are theirs again.
+        try await self.database.query(
+            """
+            UPDATE relay_messages SET node_id = \(self.nodeID)
+            WHERE node_id IS NULL AND client_id IN (SELECT client_id FROM relay_clients WHERE node_id = \(self.nodeID))
+            """,
+            on: connection
+        )
         try await self.database.query(
             """
             INSERT INTO relay_room_members (room, client_id, node_id)
@@ -98,6 +106,7 @@ extension PostgresBackplane {
                 self.logger.warning("this node was reaped by another; registering again")
                 self.needsResync.store(true, ordering: .relaxed)
                 try await self.register(node: node)
+                self.fetchSignal.signal()  // what waited for its clients meanwhile
             }
             try await self.reapDeadNodes()
             try await self.endExpiredOrphans(node: node)
