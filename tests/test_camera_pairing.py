@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from cluster_helpers import Sender
 from relay_helpers import (
     HOST, REPO, RawWS, RelayServer, dump_yaml, json_text, relay_env, run_cli, wait_until,
 )
@@ -173,30 +174,6 @@ class Tracker:
     def resume(self) -> dict:
         self.hello = self.open(resume=self.hello["resumeToken"], lastSeen=self.count)
         return self.hello
-
-
-class Sender(threading.Thread):
-    """Calls ``send(n)`` for n in 0..count-1 with a pause between calls."""
-
-    def __init__(self, send, count: int, interval: float):
-        super().__init__(daemon=True)
-        self.send_one, self.count, self.interval = send, count, interval
-        self.error: BaseException | None = None
-        self.sent = 0
-
-    def run(self) -> None:
-        try:
-            for n in range(self.count):
-                self.send_one(n)
-                self.sent += 1
-                time.sleep(self.interval)
-        except BaseException as exc:
-            self.error = exc
-
-    def finish(self) -> None:
-        self.join(30)
-        assert self.error is None, self.error
-        assert self.sent == self.count
 
 
 # ---------------------------------------------------------------------------
