@@ -5,6 +5,10 @@ import Synchronization
 /// The live side of one WebSocket connection, shared between its reader, its writer and the
 /// tasks that deliver to it: a wake-up for the writer, the frames only this connection gets
 /// (`connected`, `authenticated`), and a requested close.
+///
+/// Frames go out through a ``ChannelFrameWriter`` on the channel's event loop once one is
+/// installed; a connection with permessage-deflate (whose frames WSCore must compress) has its
+/// writer task take them one by one instead (``nextFrame()``).
 final class ConnectionControl: Sendable {
     enum Phase: Equatable {
         case open
@@ -20,6 +24,10 @@ final class ConnectionControl: Sendable {
         var attachments: [Attachment] = []
         var nextAttachment = 0
         var writeStartedAt: ContinuousClock.Instant?
+        var channelWriter: NIOLoopBound<ChannelFrameWriter>?
+        var pumpScheduled = false
+        /// The channel writer reached the end (``WriterItem/finish``).
+        var finished = false
     }
 
     /// A session this connection writes for, and its namespace (Socket.IO; `""` for `json`).
@@ -81,17 +89,49 @@ final class ConnectionControl: Sendable {
         }
     }
 
-    /// Wakes the writer if it waits for frames.
+    /// Hands frame writing to `writer` (on the channel's event loop) from now on.
+    func install(_ writer: NIOLoopBound<ChannelFrameWriter>) {
+        self.state.withLock { $0.channelWriter = writer }
+        self.wake()
+    }
+
+    /// Whether a ``ChannelFrameWriter`` writes this connection's frames.
+    var hasChannelWriter: Bool { self.state.withLock { $0.channelWriter != nil } }
+
+    /// Wakes the writer: schedules the channel writer's pump (once until it starts), or
+    /// resumes the writer task if it waits for frames.
     func wake() {
-        let waiter = self.state.withLock { state -> CheckedContinuation<Void, Never>? in
-            if let waiter = state.waiter {
-                state.waiter = nil
-                return waiter
-            }
-            state.wakePending = true
-            return nil
+        enum Action {
+            case none
+            case resume(CheckedContinuation<Void, Never>)
+            case pump(NIOLoopBound<ChannelFrameWriter>)
         }
-        waiter?.resume()
+        let action = self.state.withLock { state -> Action in
+            if let writer = state.channelWriter {
+                guard !state.pumpScheduled, !state.finished else { return .none }
+                state.pumpScheduled = true
+                return .pump(writer)
+            }
+            return Self.takeWaiter(&state).map(Action.resume) ?? .none
+        }
+        switch action {
+        case .none:
+            break
+        case .resume(let waiter):
+            waiter.resume()
+        case .pump(let writer):
+            self.channel.eventLoop.execute { writer.value.pump() }
+        }
+    }
+
+    /// The channel writer starts a pump: wake-ups from now on schedule another.
+    func pumpStarted() {
+        self.state.withLock { $0.pumpScheduled = false }
+    }
+
+    /// The channel writer reached the end: it writes nothing more.
+    func reachFinish() {
+        self.state.withLock { $0.finished = true }
     }
 
     /// The next frame for the writer; `nil` once the connection must close (the reason is in
@@ -100,22 +140,42 @@ final class ConnectionControl: Sendable {
         while true {
             if let item = self.poll() { return item }
             if Task.isCancelled { return nil }
-            await withTaskCancellationHandler {
-                await withCheckedContinuation { continuation in
-                    let resumeNow = self.state.withLock { state -> Bool in
-                        if state.wakePending {
-                            state.wakePending = false
-                            return true
-                        }
-                        state.waiter = continuation
-                        return false
-                    }
-                    if resumeNow { continuation.resume() }
-                }
-            } onCancel: {
-                self.wake()
-            }
+            await self.waitForWake()
         }
+    }
+
+    /// Suspends until ``wake()`` (or a wake-up that came first), or cancellation.
+    private func waitForWake() async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let resumeNow = self.state.withLock { state -> Bool in
+                    if state.wakePending {
+                        state.wakePending = false
+                        return true
+                    }
+                    state.waiter = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            self.resumeWaiter()
+        }
+    }
+
+    /// Resumes the writer task, or lets its next wait return at once.
+    private func resumeWaiter() {
+        self.state.withLock { Self.takeWaiter(&$0) }?.resume()
+    }
+
+    /// The waiting writer task to resume, or a wake-up kept for its next wait.
+    private static func takeWaiter(_ state: inout State) -> CheckedContinuation<Void, Never>? {
+        if let waiter = state.waiter {
+            state.waiter = nil
+            return waiter
+        }
+        state.wakePending = true
+        return nil
     }
 
     enum WriterItem {
@@ -124,12 +184,14 @@ final class ConnectionControl: Sendable {
         case finish
     }
 
-    private func poll() -> WriterItem? {
-        let (phase, direct, attachments, start) = self.state.withLock { state in
+    /// The next item to write, if any (`nil` for good once the end was reached).
+    func poll() -> WriterItem? {
+        let (phase, direct, attachments, start, finished) = self.state.withLock { state in
             let start = state.nextAttachment
             state.nextAttachment &+= 1
-            return (state.phase, state.direct.popFirst(), state.attachments, start)
+            return (state.phase, state.direct.popFirst(), state.attachments, start, state.finished)
         }
+        if finished { return nil }
         // Protocol frames already queued for this connection (e.g. a Socket.IO CONNECT_ERROR)
         // still go out before a requested close.
         if let direct { return .direct(direct) }
@@ -148,13 +210,16 @@ final class ConnectionControl: Sendable {
         return phase == .draining ? .finish : nil
     }
 
-    /// Marks the start of a socket write (for the stalled-writer watchdog).
-    func writeStarted() {
-        self.state.withLock { $0.writeStartedAt = .now }
+    /// Marks the start of a socket write, or a frame the channel could not take (for the
+    /// stalled-writer watchdog); the earliest mark stands until ``writeUnblocked()``.
+    func writeBlocked() {
+        self.state.withLock { state in
+            if state.writeStartedAt == nil { state.writeStartedAt = .now }
+        }
     }
 
-    /// Marks the end of a socket write.
-    func writeFinished() {
+    /// Marks the end of a socket write, or a channel writer that wrote all it had.
+    func writeUnblocked() {
         self.state.withLock { $0.writeStartedAt = nil }
     }
 

@@ -8,8 +8,9 @@ import Synchronization
 import WSCore
 
 /// One WebSocket connection: authenticates, opens or resumes the client's session (one per
-/// Socket.IO namespace), then runs a reader (this task), a writer draining the sessions'
-/// queues, and a watchdog for time-outs, heartbeats and stalled writes.
+/// Socket.IO namespace), then reads (this task). A ``ChannelFrameWriter`` on the event loop
+/// writes the sessions' queues (a writer task does for a compressed connection), and the
+/// ``ConnectionWatchdog`` checks its time-outs, heartbeats and stalled writes.
 ///
 /// The `json` codec's reading side is here; the `socketio` codec's is in
 /// `RelayConnection+SocketIO.swift`.
@@ -68,21 +69,30 @@ final class RelayConnection: Sendable {
     // MARK: Lifecycle
 
     func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async {
-        self.state.track(self.control)
-        defer { self.state.untrack(self.control) }
-        await self.observeCloseFrames()
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.writeLoop(outbound) }
-            group.addTask { await self.watchdog() }
-            if await self.admit() {
-                await self.readLoop(inbound)
-            } else {
-                await self.drain(inbound)
+        self.state.track(self)
+        defer { self.state.untrack(self) }
+        let connection = self
+        await self.preparePipeline { Task { try? await connection.sendClose(outbound) } }
+        if self.control.hasChannelWriter {
+            await self.read(inbound)
+        } else {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await self.writeLoop(outbound) }
+                await self.read(inbound)
+                group.cancelAll()
             }
-            group.cancelAll()
         }
         self.releaseSlots()
         await self.finish()
+    }
+
+    /// Admits the connection and reads its messages, or drains a refused one.
+    private func read(_ inbound: WebSocketInboundStream) async {
+        if await self.admit() {
+            await self.readLoop(inbound)
+        } else {
+            await self.drain(inbound)
+        }
     }
 
     /// Applies the connection caps and authenticates; `false` when the connection was refused
@@ -172,14 +182,30 @@ final class RelayConnection: Sendable {
         }
     }
 
-    /// Inserts the ``InboundFrameGuard`` into the WebSocket pipeline.
-    func observeCloseFrames() async {
+    /// Whether the client's permessage-deflate offer reached the upgrade (WSCore then
+    /// negotiates it and must compress every frame this connection sends).
+    var offersCompression: Bool {
+        self.endpoint.settings.compression.enabled && self.request.headers["sec-websocket-extensions"]?.contains("permessage-deflate") == true
+    }
+
+    /// Inserts the ``InboundFrameGuard`` and, unless frames must be compressed, the
+    /// ``ChannelFrameWriter`` into the WebSocket pipeline; `sendClose` sends the close frame
+    /// once the channel writer reached the end.
+    func preparePipeline(sendClose: @escaping @Sendable () -> Void) async {
         let channel = self.control.channel
         let peerClose = self.peerClose
+        let control = self.control
+        let writer = self.offersCompression ? nil : (socketIO: self.isSocketIO, latency: self.metrics.deliveryLatency)
         try? await channel.eventLoop.submit {
-            let frameGuard = InboundFrameGuard(received: peerClose)
-            let decoder = try channel.pipeline.syncOperations.handler(type: ByteToMessageHandler<WebSocketFrameDecoder>.self)
-            try channel.pipeline.syncOperations.addHandler(frameGuard, position: .after(decoder))
+            let pipeline = channel.pipeline.syncOperations
+            let decoder = try pipeline.handler(type: ByteToMessageHandler<WebSocketFrameDecoder>.self)
+            try pipeline.addHandler(InboundFrameGuard(received: peerClose), position: .after(decoder))
+            if let writer {
+                // Before the guard: every close frame written behind it passes the writer.
+                let handler = ChannelFrameWriter(control: control, socketIO: writer.socketIO, latency: writer.latency, finished: sendClose)
+                try pipeline.addHandler(handler, position: .after(decoder))
+                control.install(NIOLoopBound(handler, eventLoop: channel.eventLoop))
+            }
         }.get()
     }
 
@@ -413,6 +439,7 @@ final class RelayConnection: Sendable {
 
     // MARK: Writer
 
+    /// The writer task of a compressed connection (WSCore compresses what it writes).
     func writeLoop(_ outbound: WebSocketOutboundWriter) async {
         let latency = self.metrics.deliveryLatency
         do {
@@ -435,15 +462,12 @@ final class RelayConnection: Sendable {
     }
 
     func write(_ message: OutboundMessage, namespace: String = "", to outbound: WebSocketOutboundWriter) async throws {
-        self.control.writeStarted()
-        defer { self.control.writeFinished() }
-        if self.isSocketIO {
-            for frame in message.forms.socketIO(of: message, namespace: namespace.isEmpty ? "/" : namespace) {
-                try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: frame.isText ? .text : .binary, data: frame.bytes)))
-            }
-        } else {
-            let opcode: WebSocketOpcode = message.kind == .text ? .text : .binary
-            try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: opcode, data: message.bytes)))
+        self.control.writeBlocked()
+        defer { self.control.writeUnblocked() }
+        var frames: [WebSocketFrame] = []
+        message.forEachWebSocketFrame(socketIONamespace: self.isSocketIO ? namespace : nil) { frames.append($0) }
+        for frame in frames {
+            try await outbound.write(.custom(frame))
         }
     }
 
@@ -456,34 +480,27 @@ final class RelayConnection: Sendable {
 
     // MARK: Watchdog
 
-    func watchdog() async {
-        let writeTimeout = Duration.seconds(self.limits.writeTimeout)
-        let closeTimeout = Duration.seconds(self.settings.server.closeTimeout) + .seconds(1)
-        let socketIO = self.endpoint.settings.socketio
-        let tick = self.isSocketIO ? Duration.milliseconds(max(10, min(250, socketIO.pingInterval / 4, socketIO.pingTimeout / 4))) : .milliseconds(250)
-        while !Task.isCancelled {
-            try? await Task.sleep(for: tick)
-            let now = ContinuousClock.now
-            let watch = self.watch.withLock { $0 }
-            if self.isSocketIO { self.engineIOHeartbeat(watch, now: now, settings: socketIO) }
-            if let deadline = watch.authDeadline, now >= deadline {
-                self.control.requestClose(CloseReason(.policyViolation, self.isSocketIO ? "no namespace connected in time" : "authentication timed out"))
-                self.watch.withLock { $0.authDeadline = nil }
-            }
-            if let expiry = watch.tokenExpiry, Date().timeIntervalSince1970 > expiry {
-                self.control.requestClose(CloseReason(.policyViolation, "token expired"))
-                self.watch.withLock { $0.tokenExpiry = nil }
-            }
-            if let blocked = self.control.currentWriteDuration, blocked > writeTimeout, !watch.stalled {
-                self.watch.withLock { $0.stalled = true }
-                self.metrics.drops(.slowConsumer).increment()
-                self.metrics.closed(.tryAgainLater)
-                self.logger.debug("closing a peer whose socket stopped draining")
-                self.control.channel.close(promise: nil)
-            }
-            if let requested = watch.closeRequestedAt, now - requested > closeTimeout {
-                self.control.channel.close(promise: nil)
-            }
+    /// One round of the ``ConnectionWatchdog``: time-outs, heartbeats and stalled writes.
+    func inspect(now: ContinuousClock.Instant) {
+        let watch = self.watch.withLock { $0 }
+        if self.isSocketIO { self.engineIOHeartbeat(watch, now: now, settings: self.endpoint.settings.socketio) }
+        if let deadline = watch.authDeadline, now >= deadline {
+            self.control.requestClose(CloseReason(.policyViolation, self.isSocketIO ? "no namespace connected in time" : "authentication timed out"))
+            self.watch.withLock { $0.authDeadline = nil }
+        }
+        if let expiry = watch.tokenExpiry, Date().timeIntervalSince1970 > expiry {
+            self.control.requestClose(CloseReason(.policyViolation, "token expired"))
+            self.watch.withLock { $0.tokenExpiry = nil }
+        }
+        if let blocked = self.control.currentWriteDuration, blocked > .seconds(self.limits.writeTimeout), !watch.stalled {
+            self.watch.withLock { $0.stalled = true }
+            self.metrics.drops(.slowConsumer).increment()
+            self.metrics.closed(.tryAgainLater)
+            self.logger.debug("closing a peer whose socket stopped draining")
+            self.control.channel.close(promise: nil)
+        }
+        if let requested = watch.closeRequestedAt, now - requested > .seconds(self.settings.server.closeTimeout) + .seconds(1) {
+            self.control.channel.close(promise: nil)
         }
     }
 

@@ -82,15 +82,16 @@ public final class RelayServer: Sendable {
         }
     }
 
-    /// The services to run, in start order: the store closer, timers, the listener, then the
-    /// drainer (which therefore shuts down first, closing clients with 1001 before the listener
-    /// stops; the store closes last).
+    /// The services to run, in start order: the store closer, timers, the connection
+    /// watchdog, the listener, then the drainer (which therefore shuts down first, closing
+    /// clients with 1001 before the listener stops; the store closes last).
     public var services: [any Service] {
         let cluster: [any Service] = self.state.clusterNode.map { node in
             [ClusterService(backplane: self.state.runtime.hub.cluster!, node: node)]
         } ?? []
         return [DurableStoreCloser(store: self.state.runtime.records, logger: self.logger)] + cluster + [
             self.timers,
+            ConnectionWatchdog(state: self.state),
             self.application,
             ConnectionDrainer(state: self.state, drainTimeout: self.state.currentTable.configuration.server.drainTimeout),
         ]

@@ -12,7 +12,7 @@ final class RelayState: Sendable {
     let counter = ConnectionCounter()
     let logger: Logger
     private let table: Mutex<RouteTable>
-    private let live = ShardedMap<ObjectIdentifier, ConnectionControl>(shardCount: 16)
+    private let live = ShardedMap<ObjectIdentifier, RelayConnection>(shardCount: 16)
     private let drainingFlag = Atomic<Bool>(false)
     private let node = Mutex<ClusterNode?>(nil)
 
@@ -41,26 +41,29 @@ final class RelayState: Sendable {
 
     var isDraining: Bool { self.drainingFlag.load(ordering: .relaxed) }
 
-    func track(_ control: ConnectionControl) {
-        self.live.update(ObjectIdentifier(control)) { $0 = control }
+    func track(_ connection: RelayConnection) {
+        self.live.update(ObjectIdentifier(connection)) { $0 = connection }
         self.metrics.connectionsActive.increment()
     }
 
-    func untrack(_ control: ConnectionControl) {
-        self.live.removeValue(forKey: ObjectIdentifier(control))
+    func untrack(_ connection: RelayConnection) {
+        self.live.removeValue(forKey: ObjectIdentifier(connection))
         self.metrics.connectionsActive.decrement()
     }
 
     var liveConnections: Int { self.live.count }
 
+    /// Every open WebSocket connection (for the watchdog).
+    var connections: [RelayConnection] { self.live.values }
+
     /// Stops new connections and asks every live one to flush and close with 1001.
     func beginDrain() {
         self.drainingFlag.store(true, ordering: .relaxed)
-        for control in self.live.values { control.requestDrain() }
+        for connection in self.live.values { connection.control.requestDrain() }
     }
 
     /// Hard-closes whatever is still open.
     func closeRemaining() {
-        for control in self.live.values { control.channel.close(promise: nil) }
+        for connection in self.live.values { connection.control.channel.close(promise: nil) }
     }
 }
