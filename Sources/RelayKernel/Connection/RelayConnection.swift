@@ -69,6 +69,12 @@ final class RelayConnection: Sendable {
     // MARK: Lifecycle
 
     func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async {
+        await withTaskExecutorPreference(EventLoopTaskExecutor(self.control.channel.eventLoop)) {
+            await self.serve(inbound: inbound, outbound: outbound)
+        }
+    }
+
+    private func serve(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async {
         self.state.track(self)
         defer { self.state.untrack(self) }
         let connection = self

@@ -43,6 +43,8 @@ public protocol RelayPlugin: Sendable {
     func clientJoined(_ client: ClientInfo, context: PluginContext) async throws -> [String: JSONValue]
 
     /// A message routed to this instance. Throw ``RelayError`` to answer the sender with an error.
+    ///
+    /// Runs on the event loop of the sender's connection: await I/O, never block.
     func handle(_ message: RelayMessage, context: PluginContext) async throws
 
     /// The client left for good: at once on a clean close, after the resume grace on a drop.
