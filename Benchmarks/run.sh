@@ -3,7 +3,8 @@
 # scenario × Relay × baseline × ratio.
 #
 #   Benchmarks/run.sh            full run (about 10–15 minutes on 2 cores, after the builds)
-#   Benchmarks/run.sh --smoke    seconds per scenario, tiny counts, no timing assertions (CI)
+#   Benchmarks/run.sh --smoke    seconds per scenario, tiny counts, no timing assertions
+#   Benchmarks/run.sh --smoke --debug    the same on debug builds (what scripts/test.sh and CI run)
 #
 # Options: --skip-build (use the binaries already built; RELAY_BIN=path picks another relay
 # binary), --only "pingpong fanout-100 …"
@@ -13,7 +14,8 @@
 #
 # Builds both in release: this package with `swift build -c release`, and the relay with
 # `swift build -c release --product relay --scratch-path .build-release` (so the debug .build
-# others use is untouched). Starts Relay on deploy/ml-alerts.yaml (a temporary copy; the
+# others use is untouched); with --debug, both in debug (the relay in the usual .build), which
+# is only good for checking that every scenario still runs. Starts Relay on deploy/ml-alerts.yaml (a temporary copy; the
 # overrides below lift the per-user connection cap and the per-connection message rate, which
 # a load generator from one user would trip, and the 10,000 connection cap for the 15,000
 # connection run) and baseline-relay, each on a free port on 127.0.0.1, and stops both at the
@@ -24,6 +26,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(dirname "$HERE")"
 SMOKE=0
 SKIP_BUILD=0
+CONFIGURATION=release
 ONLY=""
 RESULTS=""
 RELAY_COMMIT=""
@@ -31,6 +34,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --smoke) SMOKE=1 ;;
         --skip-build) SKIP_BUILD=1 ;;
+        --debug) CONFIGURATION=debug ;;
         --only) ONLY="$2"; shift ;;
         --results) RESULTS="$2"; shift ;;
         --relay-commit) RELAY_COMMIT="$2"; shift ;;
@@ -55,15 +59,17 @@ if [ -n "$RELAY_COMMIT" ]; then
     log "relay sources: commit $(git -C "$ROOT" rev-parse --short "$RELAY_COMMIT") in $RELAY_SRC"
 fi
 
+RELAY_SCRATCH="$ROOT/.build-release"
+[ "$CONFIGURATION" = debug ] && RELAY_SCRATCH="$ROOT/.build"
 if [ "$SKIP_BUILD" = 0 ]; then
-    log "building the benchmark package (release)"
-    (cd "$HERE" && swift build -c release 2>&1 | tail -n 3) >&2
-    log "building the relay (release, scratch path .build-release)"
-    (cd "$RELAY_SRC" && swift build -c release --product relay --scratch-path "$ROOT/.build-release" 2>&1 | tail -n 3) >&2
+    log "building the benchmark package ($CONFIGURATION)"
+    (cd "$HERE" && swift build -c "$CONFIGURATION" 2>&1 | tail -n 3) >&2
+    log "building the relay ($CONFIGURATION, scratch path $RELAY_SCRATCH)"
+    (cd "$RELAY_SRC" && swift build -c "$CONFIGURATION" --product relay --scratch-path "$RELAY_SCRATCH" 2>&1 | tail -n 3) >&2
 fi
-BENCH="$HERE/.build/release/relay-bench"
-BASELINE="$HERE/.build/release/baseline-relay"
-RELAY="${RELAY_BIN:-$ROOT/.build-release/release/relay}"
+BENCH="$HERE/.build/$CONFIGURATION/relay-bench"
+BASELINE="$HERE/.build/$CONFIGURATION/baseline-relay"
+RELAY="${RELAY_BIN:-$RELAY_SCRATCH/$CONFIGURATION/relay}"
 for binary in "$BENCH" "$BASELINE" "$RELAY"; do
     [ -x "$binary" ] || { echo "run.sh: missing $binary (build first)" >&2; exit 1; }
 done

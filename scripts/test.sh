@@ -34,3 +34,8 @@ swift test --skip-build
 
 echo "== integration tests"
 RELAY_BIN="$PWD/.build/debug/relay" python3 -m pytest tests -q
+
+echo "== benchmark smoke (every scenario for seconds, debug builds, no timing assertions)"
+smoke_results=$(mktemp /tmp/relay-bench-smoke.XXXXXX.jsonl)
+Benchmarks/run.sh --smoke --debug --results "$smoke_results"
+rm -f "$smoke_results"
