@@ -61,6 +61,16 @@ struct ChannelFrameWriterTests {
         rig.channel.embeddedEventLoop.run()
         #expect(try rig.written().isEmpty)
     }
+
+    @Test func aClosedChannelReleasesTheWriter() throws {
+        let rig = try WriterRig()
+        #expect(rig.control.hasChannelWriter)
+        _ = try rig.channel.finish()
+        #expect(!rig.control.hasChannelWriter)  // no cycle keeps the writer, control and channel alive
+        _ = rig.session.enqueue(numbered(1), policy: .close, counter: nil)
+        rig.channel.embeddedEventLoop.run()
+        #expect(rig.finished.count == 0)
+    }
 }
 
 /// An embedded channel with a ``ChannelFrameWriter`` installed as ``RelayConnection`` does, a

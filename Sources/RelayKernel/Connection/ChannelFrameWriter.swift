@@ -46,6 +46,9 @@ final class ChannelFrameWriter: ChannelDuplexHandler, RemovableChannelHandler {
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
         self.carried = nil
+        // The control holds this writer and this writer holds the control (and, through
+        // `finished`, the connection): let go once the channel is done with it.
+        self.control.uninstallChannelWriter()
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {

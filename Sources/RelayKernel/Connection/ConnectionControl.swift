@@ -95,6 +95,14 @@ final class ConnectionControl: Sendable {
         self.wake()
     }
 
+    /// Drops the channel writer (its channel is closed): nothing more is written.
+    func uninstallChannelWriter() {
+        self.state.withLock { state in
+            state.channelWriter = nil
+            state.finished = true
+        }
+    }
+
     /// Whether a ``ChannelFrameWriter`` writes this connection's frames.
     var hasChannelWriter: Bool { self.state.withLock { $0.channelWriter != nil } }
 
