@@ -343,6 +343,15 @@ struct PubSubOptions: ParsableArguments {
     @Option(help: "PostgreSQL postmaster pid: CPU time of it and its backends per trial.")
     var pgPid: Int32?
 
+    /// Runs the pubsub scenario `spec`; with --port-b, the second node's clients connect there.
+    func run(_ spec: PubSubSpec, common: CommonOptions) async throws {
+        let portB = self.portB
+        let pidB = self.serverPidB
+        try await common.run { bench in
+            try await pubsubScenario(bench, spec, nodeB: portB.map { common.connector(port: $0, bench: bench) }, serverPidB: pidB)
+        }
+    }
+
     func apply(to spec: inout PubSubSpec, smoke: Bool, defaultRate: Double) {
         spec.confirmFailures = !self.noRepeat
         spec.pgPid = self.pgPid
@@ -370,13 +379,7 @@ struct PubSubDirect: AsyncParsableCommand {
         spec.kind = .direct
         spec.pairs = pick(self.common.smoke, self.pairs, min(self.pairs, 2))
         self.options.apply(to: &spec, smoke: self.common.smoke, defaultRate: self.common.smoke ? 20 : 50)
-        let fixed = spec
-        let portB = self.options.portB
-        let pidB = self.options.serverPidB
-        let common = self.common
-        try await self.common.run { bench in
-            try await pubsubScenario(bench, fixed, nodeB: portB.map { common.connector(port: $0, bench: bench) }, serverPidB: pidB)
-        }
+        try await self.options.run(spec, common: self.common)
     }
 }
 
@@ -394,13 +397,7 @@ struct PubSubRoom: AsyncParsableCommand {
         spec.kind = .room
         spec.subscribers = pick(self.common.smoke, self.subscribers, min(self.subscribers, 10))
         self.options.apply(to: &spec, smoke: self.common.smoke, defaultRate: self.common.smoke ? 10 : 20)
-        let fixed = spec
-        let portB = self.options.portB
-        let pidB = self.options.serverPidB
-        let common = self.common
-        try await self.common.run { bench in
-            try await pubsubScenario(bench, fixed, nodeB: portB.map { common.connector(port: $0, bench: bench) }, serverPidB: pidB)
-        }
+        try await self.options.run(spec, common: self.common)
     }
 }
 
