@@ -48,11 +48,15 @@ def test_video_frames_cross_nodes_over_the_media_link_not_the_database(cluster):
 
     frames = 60
     # The first frame may find the link still closed (it opens on first use, and media is
-    # never queued): warm the link up first, then count.
+    # never queued): warm the link up first. The first frame also makes the stream `streaming`,
+    # a status change that goes to the viewers through the database: wait for it too, then count.
     warm = binary_frame({"type": "video-frame", "streamId": stream, "seq": -1}, b"warm")
+    seen: list[set[str]] = [set() for _ in viewers]
     for _ in range(20):
         producer.send_bytes(warm)
-        if all(_got_frame(v) for v in viewers):
+        for viewer, kinds in zip(viewers, seen):
+            kinds.update(_arrivals(viewer))
+        if all({"frame", "stream-status"} <= kinds for kinds in seen):
             break
     before = {"db": envelopes_out(nodes.a), "out": media_frames(nodes.a, "out"),
               "in_b": media_frames(nodes.b, "in"), "in_c": media_frames(nodes.c, "in")}
@@ -97,12 +101,15 @@ def test_video_frames_cross_nodes_over_the_media_link_not_the_database(cluster):
     assert envelopes_out(nodes.a) - db_before == 2  # one row per node with dashboards
 
 
-def _got_frame(viewer: WSClient) -> bool:
-    try:
-        data = viewer.recv_raw(timeout=0.3)
-    except AssertionError:
-        return False
-    return isinstance(data, bytes)
+def _arrivals(viewer: WSClient) -> set[str]:
+    """What reached `viewer` within 0.3 s: "frame" for media, else the message types."""
+    kinds: set[str] = set()
+    while True:
+        try:
+            data = viewer.recv_raw(timeout=0.3)
+        except AssertionError:
+            return kinds
+        kinds.add("frame" if isinstance(data, bytes) else json.loads(data)["type"])
 
 
 def test_media_link_refuses_a_connection_without_the_cluster_secret(cluster):

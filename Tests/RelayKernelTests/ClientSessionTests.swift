@@ -1,5 +1,5 @@
 import NIOCore
-import NIOEmbedded
+import Synchronization
 import Testing
 @testable import RelayKernel
 
@@ -121,7 +121,7 @@ struct ClientSessionTests {
         #expect(resumed.generation == 1)
         #expect(resumed.previous == nil)
         #expect(session.phase == .attached)
-        #expect(session.control === next)
+        #expect(session.connection === next)
         #expect(session.resumeToken == "t2")
         #expect(!session.isStillDetached(generation: 0))
         // The old writer is superseded; the new one gets 4 and 5 again, then 6 and 7 numbered on.
@@ -220,7 +220,7 @@ struct ClientSessionTests {
         #expect(session.phase == .attached)
         #expect(session.detach(from: control) == 0)
         #expect(session.detach(from: control) == nil)
-        #expect(session.control == nil)
+        #expect(session.connection == nil)
         // A detached session has no writer.
         _ = session.enqueue(numbered(1), policy: .close, counter: nil)
         #expect(session.popForWriter(generation: 0).isSuperseded)
@@ -237,7 +237,7 @@ struct ClientSessionTests {
         #expect(session.phase == .gone)
         #expect(session.pendingCount == 0)
         #expect(session.rooms.isEmpty)
-        #expect(session.control == nil)
+        #expect(session.connection == nil)
         #expect(session.markGone() == nil)
         #expect(session.enqueue(numbered(2), policy: .close, counter: nil) == .gone)
         #expect(session.enqueue(numbered(3), policy: .dropOldest, counter: nil) == .gone)
@@ -262,12 +262,12 @@ extension ClientSession.PopResult {
 
 // MARK: - Delivery test support (also used by RelayHubTests and PubSubPluginTests)
 
-/// Builds sessions on a hub with real `ConnectionControl`s over `EmbeddedChannel`s.
+/// Builds sessions on a hub, attached to connections that record what delivery asks of them.
 struct DeliveryHarness {
     let hub = RelayHub(metrics: RelayMetrics())
 
-    func control() -> ConnectionControl {
-        ConnectionControl(channel: EmbeddedChannel())
+    func control() -> RecordingConnection {
+        RecordingConnection()
     }
 
     func session(
@@ -275,19 +275,36 @@ struct DeliveryHarness {
         queueMessages: Int = 64,
         queueBytes: Int = 1 << 20,
         replay: Int = 100,
-        control: ConnectionControl? = nil
-    ) -> (session: ClientSession, control: ConnectionControl) {
+        control: RecordingConnection? = nil
+    ) -> (session: ClientSession, control: RecordingConnection) {
         let control = control ?? self.control()
         let info = ClientInfo(id: ClientID(id), userId: nil, claims: [:], endpoint: "/ws", parameters: [:])
         let session = ClientSession(
             info: info,
             bounds: ClientSession.Bounds(queueMessages: queueMessages, queueBytes: queueBytes, replayMessages: replay),
-            control: control,
+            connection: control,
             resumeToken: "token-\(id)"
         )
         self.hub.register(session)
         return (session, control)
     }
+}
+
+/// A connection that records the wake-ups and the close that delivery asks for.
+final class RecordingConnection: SessionConnection {
+    private let state = Mutex<(wakes: Int, close: CloseReason?)>((0, nil))
+
+    func wake() { self.state.withLock { $0.wakes += 1 } }
+
+    func requestClose(_ reason: CloseReason) {
+        self.state.withLock { if $0.close == nil { $0.close = reason } }
+    }
+
+    /// The first close asked for.
+    var closeReason: CloseReason? { self.state.withLock { $0.close } }
+
+    /// How many times the writer was woken.
+    var wakes: Int { self.state.withLock { $0.wakes } }
 }
 
 /// `{"type":"m","n":<n>}`

@@ -78,7 +78,7 @@ public final class ClusterNode: Sendable {
 
     /// A client of a dead node did not resume within the grace: its plugins hear it left, here.
     public func expire(_ info: ClientInfo, rooms: [String]) async {
-        await RelayConnection.announceDeparture(info, rooms: Set(rooms.compactMap(RoomKey.init(clusterName:))), state: self.state)
+        await ClientLifecycle.left(info, rooms: Set(rooms.compactMap(RoomKey.init(clusterName:))), state: self.state)
     }
 
     // MARK: Handover
@@ -90,7 +90,7 @@ public final class ClusterNode: Sendable {
             return
         }
         self.hub.forget(session, rooms: handed.rooms)
-        handed.control?.requestClose(CloseReason(.normal, "resumed on another node"))
+        handed.connection?.requestClose(CloseReason(.normal, "resumed on another node"))
         let frames = handed.frames.map { ClusterEnvelope.HandedFrame(sequence: $0.sequence, droppable: $0.droppable, message: $0.message) }
         _ = self.hub.forward(
             .toNode(node, room: nil, ClusterEnvelope.handover(id, frames: frames, lastSequence: handed.lastSequence).encoded),

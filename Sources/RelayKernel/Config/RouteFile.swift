@@ -11,9 +11,6 @@ public struct RouteFile: Sendable {
     /// The path it was read from.
     public let path: String
 
-    /// Codecs the kernel speaks.
-    public static let codecs = ["json", "socketio"]
-
     /// Reads and validates the file at `path`.
     public static func load(path: String, environment: [String: String], registry: PluginRegistry) throws(RelayConfigError) -> RouteFile {
         let text: String
@@ -131,8 +128,8 @@ public struct RouteFile: Sendable {
             } else {
                 endpointPaths[endpoint.path] = index
             }
-            if !Self.codecs.contains(endpoint.codec) {
-                context.record(path + [AnyCodingKey("codec")], "unknown codec \"\(endpoint.codec)\" (known: \(Self.codecs.joined(separator: ", ")))")
+            if CodecRegistry.codec(named: endpoint.codec) == nil {
+                context.record(path + [AnyCodingKey("codec")], "unknown codec \"\(endpoint.codec)\" (known: \(CodecRegistry.names.joined(separator: ", ")))")
             }
         }
         var decoded: [String: any Sendable] = [:]

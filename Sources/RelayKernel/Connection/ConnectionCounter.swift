@@ -2,8 +2,14 @@ import Synchronization
 
 /// Counts open connections in total, per user and per IP address, to enforce the caps.
 final class ConnectionCounter: Sendable {
+    /// What a per-key count is for.
+    enum Key: Hashable, Sendable {
+        case address(String)
+        case user(String)
+    }
+
     private let total = Atomic<Int>(0)
-    private let perKey = ShardedMap<String, Int>(shardCount: 16)
+    private let perKey = ShardedMap<Key, Int>(shardCount: 16)
 
     /// Takes a slot unless `limit` (> 0) is reached.
     func acquireTotal(limit: Int) -> Bool {
@@ -22,7 +28,7 @@ final class ConnectionCounter: Sendable {
     var current: Int { self.total.load(ordering: .relaxed) }
 
     /// Takes a slot for `key` unless `limit` (> 0) is reached; a limit of 0 always succeeds.
-    func acquire(_ key: String, limit: Int) -> Bool {
+    func acquire(_ key: Key, limit: Int) -> Bool {
         self.perKey.update(key) { count in
             let current = count ?? 0
             if limit > 0, current >= limit { return false }
@@ -31,7 +37,7 @@ final class ConnectionCounter: Sendable {
         }
     }
 
-    func release(_ key: String) {
+    func release(_ key: Key) {
         self.perKey.update(key) { count in
             let remaining = (count ?? 1) - 1
             count = remaining > 0 ? remaining : nil

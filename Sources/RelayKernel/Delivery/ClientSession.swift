@@ -43,7 +43,7 @@ final class ClientSession: Sendable {
     private struct State {
         var phase = Phase.attached
         var generation = 0
-        var control: ConnectionControl?
+        var connection: (any SessionConnection)?
         var pending = Deque<QueuedFrame>()
         var pendingBytes = 0
         var replay = Deque<QueuedFrame>()
@@ -62,10 +62,10 @@ final class ClientSession: Sendable {
     let bounds: Bounds
     private let state: Mutex<State>
 
-    init(info: ClientInfo, bounds: Bounds, control: ConnectionControl, resumeToken: String) {
+    init(info: ClientInfo, bounds: Bounds, connection: any SessionConnection, resumeToken: String) {
         self.info = info
         self.bounds = bounds
-        self.state = Mutex(State(control: control, resumeToken: resumeToken))
+        self.state = Mutex(State(connection: connection, resumeToken: resumeToken))
     }
 
     var id: ClientID { self.info.id }
@@ -94,7 +94,7 @@ final class ClientSession: Sendable {
             deliveredCounter: counter
         )
         let size = message.size
-        let (result, control) = self.state.withLock { state -> (EnqueueResult, ConnectionControl?) in
+        let (result, connection) = self.state.withLock { state -> (EnqueueResult, (any SessionConnection)?) in
             if state.phase == .gone { return (.gone, nil) }
             if divertible, state.diverted > 0 {
                 state.diverted += 1
@@ -115,7 +115,7 @@ final class ClientSession: Sendable {
                     }
                     state.pending.append(frame)
                     state.pendingBytes += size
-                    return (.dropped, attached ? state.control : nil)
+                    return (.dropped, attached ? state.connection : nil)
                 case .close:
                     // Make room by dropping queued media first; only control messages close the client.
                     if let index = state.pending.firstIndex(where: { $0.droppable && $0.sequence == nil }) {
@@ -123,28 +123,28 @@ final class ClientSession: Sendable {
                         state.pendingBytes -= removed.message.size
                         state.pending.append(frame)
                         state.pendingBytes += size
-                        return (.dropped, attached ? state.control : nil)
+                        return (.dropped, attached ? state.connection : nil)
                     }
                     // Keep the message so the client finds it when it resumes, up to twice the bounds.
                     if state.pending.count >= 2 * self.bounds.queueMessages || state.pendingBytes + size > 2 * self.bounds.queueBytes {
                         state.lost = true
                         state.pending.removeAll()
                         state.pendingBytes = 0
-                        return (.overflowClose, attached ? state.control : nil)
+                        return (.overflowClose, attached ? state.connection : nil)
                     }
                     state.pending.append(frame)
                     state.pendingBytes += size
-                    return (.overflowClose, attached ? state.control : nil)
+                    return (.overflowClose, attached ? state.connection : nil)
                 }
             }
             state.pending.append(frame)
             state.pendingBytes += size
-            return (.queued, attached ? state.control : nil)
+            return (.queued, attached ? state.connection : nil)
         }
         if result == .overflowClose {
-            control?.requestClose(CloseReason(.tryAgainLater, "slow consumer"))
+            connection?.requestClose(CloseReason(.tryAgainLater, "slow consumer"))
         } else {
-            control?.wake()
+            connection?.wake()
         }
         return result
     }
@@ -172,12 +172,12 @@ final class ClientSession: Sendable {
     }
 
     /// The connection dropped: keep queueing until the client resumes or the grace ends.
-    /// Returns the generation to check when the grace ends, or `nil` if `control` was not attached.
-    func detach(from control: ConnectionControl) -> Int? {
+    /// Returns the generation to check when the grace ends, or `nil` if `connection` was not attached.
+    func detach(from connection: any SessionConnection) -> Int? {
         self.state.withLock { state in
-            guard state.phase == .attached, state.control === control else { return nil }
+            guard state.phase == .attached, state.connection === connection else { return nil }
             state.phase = .detached
-            state.control = nil
+            state.connection = nil
             return state.generation
         }
     }
@@ -187,11 +187,11 @@ final class ClientSession: Sendable {
         self.state.withLock { $0.phase == .detached && $0.generation == generation }
     }
 
-    /// Resumes on `control` after the client saw `lastSeen` messages: puts the unseen part of the
+    /// Resumes on `connection` after the client saw `lastSeen` messages: puts the unseen part of the
     /// replay log in front of the queue. Returns how many missed messages follow (replayed and
     /// queued while away), the new generation and the connection it was attached to, or
     /// `nil` when the gap can no longer be filled (the client then gets a fresh identity).
-    func resume(on control: ConnectionControl, lastSeen: Int, newToken: String) -> (replayed: Int, generation: Int, previous: ConnectionControl?)? {
+    func resume(on connection: any SessionConnection, lastSeen: Int, newToken: String) -> (replayed: Int, generation: Int, previous: (any SessionConnection)?)? {
         self.state.withLock { state in
             guard state.phase != .gone, !state.lost, lastSeen >= 0, lastSeen <= state.lastSequence else { return nil }
             let missed = state.replay.filter { $0.sequence! > lastSeen }
@@ -203,10 +203,10 @@ final class ClientSession: Sendable {
                 state.pending.prepend(frame)
                 state.pendingBytes += frame.message.size
             }
-            let previous = state.control
+            let previous = state.connection
             state.phase = .attached
             state.generation += 1
-            state.control = control
+            state.connection = connection
             state.resumeToken = newToken
             return (state.pending.count, state.generation, previous)
         }
@@ -215,14 +215,14 @@ final class ClientSession: Sendable {
     /// The client's identity moves to another node: ends the session here (as ``markGone()``)
     /// and returns what the client has not seen after `lastSeen`: the unseen part of the replay
     /// log, then the queue, with the last sequence number given out. `nil` if already gone.
-    func handOver(after lastSeen: Int) -> (frames: [QueuedFrame], lastSequence: Int, rooms: Set<RoomKey>, control: ConnectionControl?)? {
-        self.state.withLock { state -> (frames: [QueuedFrame], lastSequence: Int, rooms: Set<RoomKey>, control: ConnectionControl?)? in
+    func handOver(after lastSeen: Int) -> (frames: [QueuedFrame], lastSequence: Int, rooms: Set<RoomKey>, connection: (any SessionConnection)?)? {
+        self.state.withLock { state -> (frames: [QueuedFrame], lastSequence: Int, rooms: Set<RoomKey>, connection: (any SessionConnection)?)? in
             guard state.phase != .gone else { return nil }
             var frames = Array(state.replay.filter { $0.sequence! > lastSeen })
             frames += state.pending.filter { $0.sequence == nil }
-            let result = (frames, state.lastSequence, state.rooms, state.control)
+            let result = (frames, state.lastSequence, state.rooms, state.connection)
             state.phase = .gone
-            state.control = nil
+            state.connection = nil
             state.pending.removeAll()
             state.replay.removeAll()
             state.pendingBytes = 0
@@ -268,11 +268,11 @@ final class ClientSession: Sendable {
 
     /// Ends a ``hold()``; wakes the writer for what queued meanwhile.
     func release() {
-        let control = self.state.withLock { state -> ConnectionControl? in
+        let connection = self.state.withLock { state -> (any SessionConnection)? in
             state.held -= 1
-            return state.held == 0 && !state.pending.isEmpty && state.phase == .attached ? state.control : nil
+            return state.held == 0 && !state.pending.isEmpty && state.phase == .attached ? state.connection : nil
         }
-        control?.wake()
+        connection?.wake()
     }
 
     /// The client left for good; returns its rooms (to leave) or `nil` if it had already gone.
@@ -280,7 +280,7 @@ final class ClientSession: Sendable {
         self.state.withLock { state in
             guard state.phase != .gone else { return nil }
             state.phase = .gone
-            state.control = nil
+            state.connection = nil
             state.pending.removeAll()
             state.replay.removeAll()
             state.pendingBytes = 0
@@ -306,7 +306,7 @@ final class ClientSession: Sendable {
     }
 
     /// The attached connection, if any.
-    var control: ConnectionControl? { self.state.withLock { $0.control } }
+    var connection: (any SessionConnection)? { self.state.withLock { $0.connection } }
 
     /// Messages waiting (for metrics and tests).
     var pendingCount: Int { self.state.withLock { $0.pending.count } }

@@ -11,11 +11,19 @@ public struct PluginContext: Sendable {
     /// The client the event is about (`nil` for HTTP requests and timers).
     public let client: ClientInfo?
     /// A logger stamped with instance, client and message type.
-    public let logger: Logger
+    public var logger: Logger {
+        var logger = self.baseLogger
+        logger[metadataKey: "relay.plugin"] = .string(self.instance)
+        if let client { logger[metadataKey: "relay.client.id"] = .string(client.id.rawValue) }
+        if let messageType { logger[metadataKey: "relay.message.type"] = .string(messageType) }
+        return logger
+    }
     /// The instance's keys in the shared store.
-    public let store: any KeyValueStore
+    public var store: any KeyValueStore { ScopedKeyValueStore(base: self.runtime.store, prefix: self.instance + ":") }
     /// The instance's durable collections (history, registries).
-    public let records: any DurableStore
+    public var records: any DurableStore { ScopedDurableStore(base: self.runtime.records, prefix: self.instance + ":") }
+    /// The logger the stamped ``logger`` is made from (only when a plugin logs).
+    let baseLogger: Logger
     let runtime: PluginRuntime
     let route: CompiledRoute?
     /// The type of the message being handled, when the event is a message.
@@ -128,15 +136,7 @@ public struct PluginContext: Sendable {
     /// Runs `action` once after `delay` with a context of this instance.
     @discardableResult
     public func schedule(after delay: Duration, _ action: @escaping @Sendable (PluginContext) async -> Void) -> RelayTimers.Handle {
-        let context = PluginContext(
-            instance: self.instance,
-            client: nil,
-            logger: self.logger,
-            store: self.store,
-            records: self.records,
-            runtime: self.runtime,
-            route: nil
-        )
+        let context = PluginContext(instance: self.instance, client: nil, baseLogger: self.baseLogger, runtime: self.runtime, route: nil)
         return self.runtime.timers.schedule(after: delay) { await action(context) }
     }
 

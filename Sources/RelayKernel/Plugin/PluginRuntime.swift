@@ -32,14 +32,6 @@ final class PluginRuntime: Sendable {
 
     /// A context for `instance`, about `client`, for a message that came through `route`.
     func context(instance: String, client: ClientInfo?, route: CompiledRoute?, logger: Logger? = nil) -> PluginContext {
-        PluginContext(
-            instance: instance,
-            client: client,
-            logger: (logger ?? self.logger).with("relay.plugin", instance),
-            store: ScopedKeyValueStore(base: self.store, prefix: "\(instance):"),
-            records: ScopedDurableStore(base: self.records, prefix: "\(instance):"),
-            runtime: self,
-            route: route
-        )
+        PluginContext(instance: instance, client: client, baseLogger: logger ?? self.logger, runtime: self, route: route)
     }
 }

@@ -7,9 +7,17 @@ struct CompiledRoute: Sendable {
     let instance: PluginInstance
     let inboundCounter: Counter
     let outboundCounter: Counter
+    /// The `relay_messages_*` route label (also the key of the route's own rate bucket).
+    let label: String
 
-    /// The `relay_messages_*` route label.
-    var label: String { "\(self.settings.endpoint) \(self.settings.type)" }
+    init(settings: RouteSettings, pattern: TypePattern, instance: PluginInstance, inboundCounter: Counter, outboundCounter: Counter) {
+        self.settings = settings
+        self.pattern = pattern
+        self.instance = instance
+        self.inboundCounter = inboundCounter
+        self.outboundCounter = outboundCounter
+        self.label = "\(settings.endpoint) \(settings.type)"
+    }
 
     /// Whether `identity` satisfies the route's claim requirements.
     func admits(_ claims: [String: JSONValue]) -> Bool {
@@ -18,28 +26,5 @@ struct CompiledRoute: Sendable {
             if let values = value.arrayValue { return values.contains(where: accepted.contains) }
             return accepted.contains(value)
         }
-    }
-}
-
-/// A created plugin with the instance name it serves under.
-struct PluginInstance: Sendable {
-    let name: String
-    let settings: PluginInstanceSettings
-    let plugin: any RelayPlugin
-    let httpRoutes: [PluginSetup.HTTPRoute]
-}
-
-/// An endpoint ready for upgrades: its routes in file order and the plugins that serve it.
-struct CompiledEndpoint: Sendable {
-    let settings: EndpointSettings
-    let pattern: PathPattern
-    let routes: [CompiledRoute]
-    let instances: [PluginInstance]
-    let acceptsBinary: Bool
-
-    /// The first route matching `type` (exact routes are checked before globs of the same file
-    /// position order), or `nil`.
-    func route(for type: String) -> CompiledRoute? {
-        self.routes.first { $0.pattern.matches(type) }
     }
 }

@@ -1,4 +1,5 @@
 import Logging
+import NIOCore
 
 /// The immutable routing state built from one route file: endpoints, routes, plugin instances
 /// and their HTTP routes. SIGHUP builds a new table and swaps it in.
@@ -51,7 +52,8 @@ final class RouteTable: Sendable {
         guard issues.isEmpty else { throw RelayConfigError(file: file.path, issues: issues) }
         self.instances = instances
         self.createdInstances = created
-        self.endpoints = file.configuration.endpoints.map { endpoint in
+        self.endpoints = file.configuration.endpoints.compactMap { endpoint -> CompiledEndpoint? in
+            guard let codec = CodecRegistry.codec(named: endpoint.codec) else { return nil }
             let routes = file.configuration.routes.filter { $0.endpoint == endpoint.path }.compactMap { settings -> CompiledRoute? in
                 guard let instance = instances[settings.plugin], let pattern = TypePattern(settings.type) else { return nil }
                 let counters = RelayMetrics.routeCounters(route: "\(settings.endpoint) \(settings.type)", plugin: settings.plugin)
@@ -65,13 +67,7 @@ final class RouteTable: Sendable {
             }
             var servingNames: [String] = []
             for route in routes where !servingNames.contains(route.instance.name) { servingNames.append(route.instance.name) }
-            return CompiledEndpoint(
-                settings: endpoint,
-                pattern: PathPattern(endpoint.path),
-                routes: routes,
-                instances: servingNames.compactMap { instances[$0] },
-                acceptsBinary: routes.contains { $0.settings.binary }
-            )
+            return CompiledEndpoint(settings: endpoint, codec: codec, routes: routes, instances: servingNames.compactMap { instances[$0] })
         }
         self.httpRoutes = file.configuration.plugins.compactMap { instances[$0.name] }.flatMap { instance in
             instance.httpRoutes.map { (instance: instance, route: $0) }
@@ -91,9 +87,13 @@ final class RouteTable: Sendable {
         self.endpoints.first { $0.settings.path == path }
     }
 
-    /// The largest message any endpoint accepts (the frame limit of the WebSocket layer).
-    var largestMessage: Int {
-        self.endpoints.map(\.settings.limits.maxMessageBytes).max() ?? self.configuration.limits.maxMessageBytes
+    /// How often each event loop sweeps its connections' deadlines: every 250 ms, or as often as
+    /// the tightest codec heartbeat needs (a Socket.IO endpoint: a quarter of its ping interval
+    /// or time-out, at least 10 ms).
+    var sweepInterval: TimeAmount {
+        let needs = self.endpoints.compactMap { $0.codec.sweepInterval(for: $0.settings) }
+        let interval = min(needs.min() ?? .milliseconds(250), .milliseconds(250))
+        return .nanoseconds(max(interval.nanoseconds, 10_000_000))
     }
 
     /// One line per route, for `relay routes`.

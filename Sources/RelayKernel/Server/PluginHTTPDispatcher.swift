@@ -19,10 +19,10 @@ struct PluginHTTPDispatcher: RouterMiddleware {
             guard let parameters = route.path.match(request.uri.path) else { continue }
             return await self.serve(request, context: context, instance: instance, route: route, parameters: parameters)
         }
-        if let (endpoint, _) = table.endpoint(forPath: request.uri.path), endpoint.settings.codec == "socketio" {
-            // Engine.IO's HTTP long-polling transport is not served: clients must use `transports: ['websocket']`.
-            self.state.metrics.error(.invalidMessage)
-            return Self.response(.error(RelayError(.invalidMessage, "only the websocket transport is supported")))
+        if let (endpoint, _) = table.endpoint(forPath: request.uri.path), let refusal = endpoint.codec.httpRefusal() {
+            // A codec with no HTTP transport (Socket.IO's long-polling) says why.
+            self.state.metrics.error(refusal.code)
+            return Self.response(.error(refusal))
         }
         return try await next(request, context)
     }
@@ -57,16 +57,14 @@ struct PluginHTTPDispatcher: RouterMiddleware {
         let pluginContext = self.state.runtime.context(instance: instance.name, client: nil, route: nil, logger: context.logger)
         do {
             return Self.response(try await route.handler(pluginRequest, pluginContext))
-        } catch let error as RelayError {
-            self.state.metrics.error(error.code)
-            return Self.response(.error(error))
-        } catch let error as StoreUnavailableError {
-            self.state.logger.warning("store unreachable", metadata: ["relay.plugin": "\(instance.name)", "error.type": "\(error)"])
-            self.state.metrics.error(.unavailable)
-            return Self.response(.error(RelayError(.unavailable, "the store is unreachable; try again")))
         } catch {
-            self.state.logger.warning("plugin HTTP handler failed", metadata: ["relay.plugin": "\(instance.name)", "error.type": "\(error)"])
-            return Self.response(.json(["error": ["code": "internal", "message": "internal error"]], status: 500))
+            switch WireError(error, plugin: instance.name, logger: self.state.logger) {
+            case .answer(let error):
+                self.state.metrics.error(error.code)
+                return Self.response(.error(error))
+            case .close:
+                return Self.response(.json(["error": ["code": "internal", "message": "internal error"]], status: 500))
+            }
         }
     }
 

@@ -3,8 +3,6 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
-import HummingbirdWSCompression
-import HummingbirdWebSocket
 public import Logging
 import NIOCore
 import NIOSSL
@@ -82,16 +80,16 @@ public final class RelayServer: Sendable {
         }
     }
 
-    /// The services to run, in start order: the store closer, timers, the connection
-    /// watchdog, the listener, then the drainer (which therefore shuts down first, closing
-    /// clients with 1001 before the listener stops; the store closes last).
+    /// The services to run, in start order: the store closer, the cluster, timers, the listener,
+    /// then the drainer (which therefore shuts down first, closing clients with 1001 before the
+    /// listener stops; the store closes last). Connections need no service: each event loop
+    /// sweeps its own.
     public var services: [any Service] {
         let cluster: [any Service] = self.state.clusterNode.map { node in
             [ClusterService(backplane: self.state.runtime.hub.cluster!, node: node)]
         } ?? []
         return [DurableStoreCloser(store: self.state.runtime.records, logger: self.logger)] + cluster + [
             self.timers,
-            ConnectionWatchdog(state: self.state),
             self.application,
             ConnectionDrainer(state: self.state, drainTimeout: self.state.currentTable.configuration.server.drainTimeout),
         ]
@@ -162,30 +160,9 @@ public final class RelayServer: Sendable {
                 )
             }
         }
-        let largest = table.largestMessage
-        let webSocket = WebSocketServerConfiguration(
-            maxFrameSize: largest,
-            extensions: [.perMessageDeflate(maxDecompressedFrameSize: largest)],
-            autoPing: server.heartbeatInterval > 0 ? .enabled(timePeriod: .seconds(server.heartbeatInterval)) : .disabled,
-            closeTimeout: .seconds(server.closeTimeout),
-            validateUTF8: false
-        )
-        let upgradeChannel = HTTP1WebSocketUpgradeChannel.Configuration(
-            http1: .init(idleTimeout: .seconds(60)),
-            ws: webSocket
-        )
-        let handshakeTimeout = TimeAmount.nanoseconds(Duration.seconds(server.handshakeTimeout).nanoseconds)
+        let upgrader = WebSocketUpgrader(state: state)
         var builder = HTTPServerBuilder { responder in
-            RelayChildChannel(
-                base: HTTP1WebSocketUpgradeChannel(
-                    responder: responder,
-                    configuration: upgradeChannel,
-                    shouldUpgrade: { head, channel, logger in
-                        try Self.shouldUpgrade(head: head, channel: channel, state: state, logger: logger)
-                    }
-                ),
-                makeGate: { UpgradeGate(table: state.currentTable, handshakeTimeout: handshakeTimeout) }
-            )
+            RelayChildChannel(responder: responder, state: state, upgrader: upgrader, idleTimeout: .seconds(60))
         }
         if let tls = server.tls {
             let certificates = try NIOSSLCertificate.fromPEMFile(tls.certificateFile).map { NIOSSLCertificateSource.certificate($0) }
@@ -205,50 +182,6 @@ public final class RelayServer: Sendable {
             },
             logger: logger
         )
-    }
-
-    private static func shouldUpgrade(
-        head: HTTPRequest,
-        channel: any Channel,
-        state: RelayState,
-        logger: Logger
-    ) throws -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>> {
-        let table = state.currentTable
-        let target = head.path ?? "/"
-        let parts = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
-        let path = String(parts.first ?? "/")
-        guard let (endpoint, parameters) = table.endpoint(forPath: path) else { return .dontUpgrade }
-        var headers: [String: String] = [:]
-        for field in head.headerFields { headers[field.name.canonicalName] = field.value }
-        let request = RelayConnection.Request(
-            path: path,
-            query: parts.count > 1 ? Self.parseQuery(parts[1]) : [:],
-            headers: headers,
-            remoteAddress: channel.remoteAddress?.ipAddress
-        )
-        let connection = RelayConnection(
-            state: state,
-            table: table,
-            endpoint: endpoint,
-            parameters: parameters,
-            request: request,
-            channel: channel,
-            logger: logger
-        )
-        return .upgrade([:]) { inbound, outbound, _ in
-            await connection.run(inbound: inbound, outbound: outbound)
-        }
-    }
-
-    static func parseQuery(_ query: Substring) -> [String: String] {
-        var result: [String: String] = [:]
-        for pair in query.split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let name = String(parts[0]).replacingOccurrences(of: "+", with: " ").removingPercentEncodingSafely
-            let value = parts.count > 1 ? String(parts[1]).replacingOccurrences(of: "+", with: " ").removingPercentEncodingSafely : ""
-            result[name] = value
-        }
-        return result
     }
 
     static func jsonResponse(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {

@@ -4,15 +4,19 @@ import NIOCore
 import Synchronization
 
 /// Process-wide state shared by every connection: the current route table, the plugin
-/// runtime, connection counters and the live connections (for draining).
+/// runtime, connection counters and the event loops that serve WebSockets.
 final class RelayState: Sendable {
     let registry: PluginRegistry
     let runtime: PluginRuntime
     let metrics: RelayMetrics
     let counter = ConnectionCounter()
     let logger: Logger
+    /// What the connections of each event loop share.
+    let loops: LoopContexts
     private let table: Mutex<RouteTable>
-    private let live = ShardedMap<ObjectIdentifier, RelayConnection>(shardCount: 16)
+    /// Bumped by every reload, so a connection notices one with an atomic load per message.
+    private let version = Atomic<Int>(0)
+    private let live = Atomic<Int>(0)
     private let drainingFlag = Atomic<Bool>(false)
     private let node = Mutex<ClusterNode?>(nil)
 
@@ -22,6 +26,7 @@ final class RelayState: Sendable {
         self.runtime = runtime
         self.metrics = metrics
         self.logger = logger
+        self.loops = LoopContexts(sweepInterval: table.sweepInterval)
     }
 
     /// The cluster side of this process (created once, in cluster mode).
@@ -37,33 +42,49 @@ final class RelayState: Sendable {
 
     var currentTable: RouteTable { self.table.withLock { $0 } }
 
-    func replaceTable(_ table: RouteTable) { self.table.withLock { $0 = table } }
+    /// Changes with every ``replaceTable(_:)``.
+    var tableVersion: Int { self.version.load(ordering: .acquiring) }
+
+    func replaceTable(_ table: RouteTable) {
+        self.table.withLock { $0 = table }
+        self.loops.sweepInterval = table.sweepInterval
+        self.version.add(1, ordering: .releasing)
+    }
 
     var isDraining: Bool { self.drainingFlag.load(ordering: .relaxed) }
 
-    func track(_ connection: RelayConnection) {
-        self.live.update(ObjectIdentifier(connection)) { $0 = connection }
+    /// A WebSocket connection started.
+    func connectionOpened() {
+        self.live.add(1, ordering: .relaxed)
         self.metrics.connectionsActive.increment()
     }
 
-    func untrack(_ connection: RelayConnection) {
-        self.live.removeValue(forKey: ObjectIdentifier(connection))
+    /// A WebSocket connection ended.
+    func connectionClosed() {
+        self.live.subtract(1, ordering: .relaxed)
         self.metrics.connectionsActive.decrement()
     }
 
-    var liveConnections: Int { self.live.count }
-
-    /// Every open WebSocket connection (for the watchdog).
-    var connections: [RelayConnection] { self.live.values }
+    /// Open WebSocket connections.
+    var liveConnections: Int { self.live.load(ordering: .relaxed) }
 
     /// Stops new connections and asks every live one to flush and close with 1001.
     func beginDrain() {
         self.drainingFlag.store(true, ordering: .relaxed)
-        for connection in self.live.values { connection.control.requestDrain() }
+        self.forEachConnection { $0.drain() }
     }
 
     /// Hard-closes whatever is still open.
     func closeRemaining() {
-        for connection in self.live.values { connection.control.channel.close(promise: nil) }
+        self.forEachConnection { $0.abort() }
+    }
+
+    /// Runs `body` with every open connection, on its event loop.
+    private func forEachConnection(_ body: @escaping @Sendable (ConnectionHandler) -> Void) {
+        for loop in self.loops.all {
+            loop.eventLoop.execute {
+                loop.forEachMember { ($0 as? ConnectionHandler).map(body) }
+            }
+        }
     }
 }

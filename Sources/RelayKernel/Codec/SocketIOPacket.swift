@@ -124,6 +124,11 @@ struct SocketIOPacket: Equatable {
         namespace == "/" ? "" : namespace + ","
     }
 
+    /// `{"message":…}` as a JSON text (CONNECT_ERROR's payload).
+    static func errorPayload(_ message: String) -> String {
+        JSONValue.object(["message": .string(message)]).jsonText
+    }
+
     /// A text packet `4<type><nsp,><payload>` (the Engine.IO message wrapper included).
     static func text(_ kind: Kind, namespace: String, payload: String) -> OutboundMessage {
         .raw("4\(kind.rawValue)\(Self.namespacePrefix(namespace))\(payload)")

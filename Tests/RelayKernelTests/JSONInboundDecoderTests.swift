@@ -3,25 +3,25 @@ import Testing
 @testable import RelayKernel
 
 @Suite("InboundDecoder")
-struct InboundDecoderTests {
-    private func text(_ string: String) -> InboundDecoder.Result {
-        InboundDecoder.decode(.text, ByteBuffer(string: string))
+struct JSONInboundDecoderTests {
+    private func text(_ string: String) -> JSONInboundDecoder.Result {
+        JSONInboundDecoder.decode(.text, ByteBuffer(string: string))
     }
 
-    private func binary(headerLength: UInt32? = nil, header: String, payload: [UInt8]) -> InboundDecoder.Result {
+    private func binary(headerLength: UInt32? = nil, header: String, payload: [UInt8]) -> JSONInboundDecoder.Result {
         var buffer = ByteBuffer()
         buffer.writeInteger(headerLength ?? UInt32(header.utf8.count))
         buffer.writeString(header)
         buffer.writeBytes(payload)
-        return InboundDecoder.decode(.binary, buffer)
+        return JSONInboundDecoder.decode(.binary, buffer)
     }
 
-    private func errorCode(_ result: InboundDecoder.Result) -> String? {
+    private func errorCode(_ result: JSONInboundDecoder.Result) -> String? {
         if case .error(let error, _) = result { return error.code.rawValue }
         return nil
     }
 
-    private func message(_ result: InboundDecoder.Result) -> (type: String, body: [String: JSONValue], payload: ByteBuffer?)? {
+    private func message(_ result: JSONInboundDecoder.Result) -> (type: String, body: [String: JSONValue], payload: ByteBuffer?)? {
         if case .message(let type, let body, let payload) = result { return (type, body, payload) }
         return nil
     }
@@ -93,15 +93,15 @@ struct InboundDecoderTests {
         let outbound = OutboundMessage.binary(header: ["type": "media", "n": 1], payload: ByteBuffer(bytes: [9, 8, 7]))
         #expect(outbound.kind == .binary)
         #expect(outbound.type == "media")
-        let decoded = try #require(self.message(InboundDecoder.decode(.binary, outbound.bytes)))
+        let decoded = try #require(self.message(JSONInboundDecoder.decode(.binary, outbound.bytes)))
         #expect(decoded.type == "media")
         #expect(decoded.body["n"] == .int(1))
         #expect(decoded.payload.map { Array($0.readableBytesView) } == [9, 8, 7])
     }
 
     @Test func binaryFramesTooShortForTheirHeader() {
-        #expect(self.errorCode(InboundDecoder.decode(.binary, ByteBuffer())) == "invalid_message")
-        #expect(self.errorCode(InboundDecoder.decode(.binary, ByteBuffer(bytes: [0, 0, 1]))) == "invalid_message")
+        #expect(self.errorCode(JSONInboundDecoder.decode(.binary, ByteBuffer())) == "invalid_message")
+        #expect(self.errorCode(JSONInboundDecoder.decode(.binary, ByteBuffer(bytes: [0, 0, 1]))) == "invalid_message")
         // Declared header length beyond the frame.
         #expect(self.errorCode(self.binary(headerLength: 100, header: #"{"type":"a"}"#, payload: [1, 2])) == "invalid_message")
         #expect(self.errorCode(self.binary(headerLength: UInt32.max, header: #"{"type":"a"}"#, payload: [])) == "invalid_message")
@@ -121,7 +121,7 @@ struct InboundDecoderTests {
         buffer.writeBytes([0, 0, 0, UInt8(header.utf8.count)])
         buffer.writeString(header)
         buffer.writeString("tail")
-        let decoded = try #require(self.message(InboundDecoder.decode(.binary, buffer)))
+        let decoded = try #require(self.message(JSONInboundDecoder.decode(.binary, buffer)))
         #expect(decoded.type == "be")
         #expect(decoded.payload.map { String(buffer: $0) } == "tail")
     }

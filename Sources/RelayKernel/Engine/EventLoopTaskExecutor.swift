@@ -1,9 +1,8 @@
 import NIOCore
 
-/// Runs a connection's task on its channel's event loop (as a task executor preference): a
-/// frame is read, handled and answered on the thread that owns the socket, with no hop to
-/// the global executor and back. Plugin handlers therefore must not block (as on any NIO
-/// event loop); they await instead.
+/// Runs tasks on one event loop (as a task executor preference): a plugin call that suspends
+/// resumes on the thread that owns the connection's socket, with no hop to the global executor
+/// and back. Plugin handlers therefore must not block (as on any NIO event loop); they await.
 final class EventLoopTaskExecutor: TaskExecutor {
     let eventLoop: any EventLoop
 

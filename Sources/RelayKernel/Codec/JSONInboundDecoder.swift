@@ -1,7 +1,7 @@
 import NIOCore
 
-/// The `json` codec's reading side: a frame becomes a typed message or the error SPEC names.
-enum InboundDecoder {
+/// The `json` codec's reading side: a frame becomes a typed message or the error the protocol names.
+enum JSONInboundDecoder {
     enum Result {
         case message(type: String, body: [String: JSONValue], payload: ByteBuffer?)
         case error(RelayError, ref: String?)

@@ -1,0 +1,428 @@
+import Logging
+import Metrics
+import NIOCore
+import NIOWebSocket
+
+/// One client's WebSocket once upgraded: the relay's last pipeline handler, confined to its
+/// channel's event loop, with no task while it is idle.
+///
+/// It admits the connection (caps, then the codec's greeting and authentication), hands each
+/// message to its ``Codec`` in the order sent, runs the async work a message needs
+/// (``perform(_:)``) one message at a time, and writes its sessions' queues with one flush per
+/// wake-up (``pump()``). Its deadlines are checked by the loop's sweep.
+final class ConnectionHandler: ChannelDuplexHandler {
+    typealias InboundIn = WebSocketMessage
+    typealias OutboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    /// Where the connection is in its life.
+    enum Phase {
+        case open
+        /// Writing what is queued, then closing with 1001.
+        case draining
+        /// A close frame went out (or the peer's arrived): nothing more is read or written.
+        case closing
+    }
+
+    let state: RelayState
+    let loop: EventLoopContext
+    /// The routes; a reload swaps them for the connections already open.
+    private(set) var table: RouteTable
+    private(set) var endpoint: CompiledEndpoint
+    private var tableVersion: Int
+    let codec: any Codec
+    /// Values of the endpoint's `:name` segments.
+    let parameters: [String: String]
+    /// The peer's IP address.
+    let remoteAddress: String?
+    /// The thread-safe side given to sessions (set once the handler is in the pipeline).
+    private(set) var handle: ConnectionHandle?
+    private var context: ChannelHandlerContext?
+    private var sweepSlot: Int?
+    private var request: UpgradeRequest?
+    private(set) var phase = Phase.open
+    private var sequencer = InboundSequencer()
+    var limiter: MessageLimiter
+    private var slots = ConnectionSlots()
+    private var writer = OutboundWriter()
+    /// The client sessions of this connection, by namespace (`""` for `json`).
+    private(set) var sessions: [(namespace: String, session: ClientSession)] = []
+    /// The identity the connection authenticated as (Socket.IO namespaces share it).
+    var identity: VerifiedIdentity?
+    /// Until when the client may authenticate (or connect a namespace), and the close if not.
+    private var authDeadline: (at: NIODeadline, reason: CloseReason)?
+    /// When the token expires (seconds since 1970, leeway included).
+    private var tokenExpiry: Double?
+    /// The client left deliberately (`leave`, Socket.IO close or disconnect, a clean close code).
+    private var leftCleanly = false
+    private var ended = false
+
+    init(state: RelayState, loop: EventLoopContext, table: RouteTable, endpoint: CompiledEndpoint, request: UpgradeRequest) {
+        self.state = state
+        self.loop = loop
+        self.table = table
+        self.endpoint = endpoint
+        self.tableVersion = state.tableVersion
+        self.codec = endpoint.codec.make()
+        self.parameters = request.parameters
+        self.remoteAddress = request.remoteAddress
+        self.request = request
+        self.limiter = MessageLimiter(limits: endpoint.settings.limits)
+    }
+
+    var settings: RelayConfiguration { self.table.configuration }
+    var limits: LimitSettings { self.endpoint.settings.limits }
+    var metrics: RelayMetrics { self.state.metrics }
+    var logger: Logger { self.state.logger }
+
+    // MARK: Life
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        self.handle = ConnectionHandle(loop: self.loop, connection: self)
+        self.sweepSlot = self.loop.register(self)
+        self.state.connectionOpened()
+        self.admit()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.end()
+        self.context = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.end()
+        context.fireChannelInactive()
+    }
+
+    /// Applies the server's caps, then lets the codec greet and authenticate the client.
+    private func admit() {
+        guard let request = self.request else { return }
+        self.request = nil
+        guard !self.state.isDraining else { return self.close(CloseReason(.goingAway, "server shutting down")) }
+        guard self.slots.acquireTotal(self.state.counter, limit: self.settings.server.maxConnections) else {
+            return self.close(CloseReason(.tryAgainLater, "server at capacity"))
+        }
+        guard self.slots.acquire(address: self.remoteAddress ?? "unknown", self.state.counter, limit: self.limits.connectionsPerIP) else {
+            return self.close(CloseReason(.policyViolation, "too many connections from this address"))
+        }
+        self.codec.start(self, request: request)
+    }
+
+    /// The connection is gone: its places are given back and its sessions end (a clean leave)
+    /// or wait for the client to resume (a drop).
+    private func end() {
+        guard !self.ended else { return }
+        self.ended = true
+        self.phase = .closing
+        self.sequencer.discard()
+        if let slot = self.sweepSlot { self.loop.unregister(slot) }
+        self.sweepSlot = nil
+        self.slots.release(self.state.counter)
+        guard let handle = self.handle else { return self.state.connectionClosed() }
+        handle.release()
+        // A cluster node shutting down keeps its clients' identities: they resume on another node.
+        let handedToCluster = self.state.isDraining && self.state.runtime.hub.cluster != nil
+        let clean = self.leftCleanly && !handedToCluster
+        let sessions = self.sessions.map(\.session)
+        self.sessions = []
+        let state = self.state
+        Task.immediate(executorPreference: self.loop.executor) {
+            for session in sessions {
+                await ClientLifecycle.connectionEnded(session, connection: handle, clean: clean, state: state)
+            }
+            // Only now: a drain waits for the plugins to hear a clean leave.
+            state.connectionClosed()
+        }
+    }
+
+    // MARK: Reading
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let message = Self.unwrapInboundIn(data)
+        guard self.phase != .closing, !self.sequencer.mustWait(message) else { return }
+        self.handle(message)
+    }
+
+    private func handle(_ message: WebSocketMessage) {
+        if self.state.tableVersion != self.tableVersion { self.followReload() }
+        self.codec.receive(message, on: self)
+    }
+
+    /// A reload swapped the routes: the connection follows the new table.
+    private func followReload() {
+        let table = self.state.currentTable
+        self.tableVersion = self.state.tableVersion
+        self.table = table
+        self.endpoint = table.endpoint(named: self.endpoint.settings.path) ?? self.endpoint
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if self.sequencer.busy {
+            self.sequencer.readHeld = true
+        } else {
+            context.read()
+        }
+    }
+
+    /// Runs async work for the message being handled (authentication, a plugin that awaits) on
+    /// this loop: it starts at once and leaves the loop only where it really suspends; until it
+    /// ends, later messages wait and the socket is not read.
+    func perform(_ work: sending @escaping (ConnectionHandler) async -> Void) {
+        self.sequencer.begin()
+        let connection = NIOLoopBound(self, eventLoop: self.loop.eventLoop)
+        Task.immediate(executorPreference: self.loop.executor) {
+            await work(connection.value)
+            connection.value.performFinished()
+        }
+        self.sequencer.started()
+    }
+
+    private func performFinished() {
+        guard self.sequencer.finished() else { return }
+        // The work had suspended: carry on with what waited meanwhile.
+        while let message = self.sequencer.next() {
+            guard self.phase != .closing else {
+                self.sequencer.discard()
+                break
+            }
+            self.handle(message)
+        }
+        if !self.sequencer.busy, self.sequencer.readHeld {
+            self.sequencer.readHeld = false
+            self.context?.read()
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        switch event as? WebSocketProtocolHandler.Event {
+        case .peerClosed(let code)?:
+            // 1000, 1001 or no code: the client left deliberately.
+            if code == nil || code == 1000 || code == 1001 { self.leftCleanly = true }
+            self.phase = .closing
+        case .failed(let reason)?:
+            self.metrics.closed(reason.code)
+            self.phase = .closing
+        case nil:
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+
+    // MARK: Sessions
+
+    /// The session of `namespace` (`""` for `json`).
+    func session(namespace: String = "") -> ClientSession? {
+        self.sessions.first { $0.namespace == namespace }?.session
+    }
+
+    /// Records a session opened on this connection (it ends with the connection).
+    func register(_ session: ClientSession, namespace: String = "") {
+        self.sessions.removeAll { $0.namespace == namespace }
+        self.sessions.append((namespace, session))
+    }
+
+    /// Forgets the session of `namespace` (it ended, or was swapped for a resumed one).
+    func unregister(namespace: String = "") {
+        self.sessions.removeAll { $0.namespace == namespace }
+        self.writer.detach(namespace: namespace)
+    }
+
+    /// Starts writing `session`'s queue (in `namespace`).
+    func attach(_ session: ClientSession, generation: Int, namespace: String = "") {
+        self.writer.attach(session, generation: generation, namespace: namespace)
+        self.handle?.wake()
+    }
+
+    // MARK: Authentication
+
+    /// Verifies `token`: sets the token's expiry and takes the user's connection place. On
+    /// failure closes with 1008, after `refusal` sent any frame that must come first.
+    func authenticate(_ token: String, refusal: ((String) -> Void)? = nil) async -> VerifiedIdentity? {
+        guard let verifier = self.state.runtime.verifier() else {
+            refusal?("no token keys are configured")
+            self.close(CloseReason(.policyViolation, "no token keys are configured"))
+            return nil
+        }
+        let identity: VerifiedIdentity
+        do {
+            identity = try await verifier.verify(token)
+        } catch {
+            refusal?(error.reason)
+            self.close(CloseReason(.policyViolation, error.reason))
+            return nil
+        }
+        self.tokenExpiry = identity.expiresAt.map { $0 + self.settings.auth.leeway }
+        if let user = identity.userId, !self.slots.acquire(user: user, self.state.counter, limit: self.limits.connectionsPerUser) {
+            refusal?("too many connections for this user")
+            self.close(CloseReason(.policyViolation, "too many connections for this user"))
+            return nil
+        }
+        self.identity = identity
+        return identity
+    }
+
+    /// Waits for the client to authenticate (or connect a namespace) until the deadline;
+    /// closes with 1008 and `reason` then.
+    func awaitAuthentication(within timeout: TimeAmount, reason: String) {
+        self.authDeadline = (.now() + timeout, CloseReason(.policyViolation, reason))
+    }
+
+    /// The client authenticated in time.
+    func authenticationArrived() {
+        self.authDeadline = nil
+    }
+
+    // MARK: Dispatch
+
+    /// Routes a message to its plugin: route lookup, size and claim checks and the route's rate
+    /// here, then the plugin, in the order the connection sent its messages.
+    func dispatch(_ message: RelayMessage, session: ClientSession) {
+        switch MessageDispatcher.admit(message, session: session, endpoint: self.endpoint, limiter: &self.limiter) {
+        case .refused(let error):
+            self.replyError(error, ref: message.type, session: session)
+        case .rateLimited:
+            self.rateLimited(ref: message.type, session: session)
+        case .admitted(let route):
+            let context = MessageDispatcher.context(for: message, route: route, session: session, state: self.state)
+            let state = self.state
+            self.perform { connection in
+                if let failure = await MessageDispatcher.run(message, route: route, session: session, context: context, state: state) {
+                    connection.fail(failure, ref: message.type, session: session)
+                }
+            }
+        }
+    }
+
+    /// What a failed request becomes for this client: an error message, or a close.
+    func fail(_ failure: WireError, ref: String?, session: ClientSession?) {
+        switch failure {
+        case .answer(let error):
+            self.replyError(error, ref: ref, session: session)
+        case .close(let reason):
+            self.close(reason)
+        }
+    }
+
+    /// Answers `session` with the kernel error `error`, counted.
+    func replyError(_ error: RelayError, ref: String?, session: ClientSession?) {
+        self.metrics.error(error.code)
+        guard let session = session ?? self.session() else { return }
+        self.reply(session, .error(error, ref: ref))
+    }
+
+    /// Queues a kernel message for `session`.
+    func reply(_ session: ClientSession, _ message: OutboundMessage) {
+        _ = self.state.runtime.hub.deliver(message, to: session, policy: .close, counter: self.metrics.kernelMessagesOut)
+    }
+
+    /// Counts a rejected message; answers `rate_limited` at most once a second.
+    func rateLimited(ref: String?, session: ClientSession?) {
+        self.metrics.error(.rateLimited)
+        if let session, self.limiter.mayNotify() {
+            self.reply(session, .error(RelayError(.rateLimited, "too many messages"), ref: ref))
+        } else {
+            self.metrics.drops(.rateLimitedNotice).increment()
+        }
+    }
+
+    /// The client left deliberately (it ends at once, without the resume grace).
+    func clientLeft() {
+        self.leftCleanly = true
+    }
+
+    // MARK: Writing
+
+    /// Writes `message` on this connection only, now (greetings, protocol packets), ahead of
+    /// anything its sessions queue later.
+    func sendDirect(_ message: OutboundMessage, namespace: String = "") {
+        guard let context, self.phase != .closing else { return }
+        self.codec.forEachFrame(of: message, namespace: namespace) { context.write(Self.wrapOutboundOut($0), promise: nil) }
+        context.flush()
+    }
+
+    /// Writes what the sessions queued while the socket takes it, then flushes once.
+    func pump() {
+        guard let context, self.phase != .closing else { return }
+        let channel = context.channel
+        var wrote = false
+        var now: ContinuousClock.Instant?
+        write: while channel.isWritable {
+            switch self.writer.next() {
+            case .frame(let frame, let namespace):
+                self.codec.forEachFrame(of: frame.message, namespace: namespace) { context.write(Self.wrapOutboundOut($0), promise: nil) }
+                let instant = now ?? .now
+                now = instant
+                self.metrics.deliveryLatency.recordNanoseconds((instant - frame.enqueuedAt).nanoseconds)
+                frame.deliveredCounter?.increment()
+                wrote = true
+            case .empty:
+                break write
+            case .superseded:
+                if wrote { context.flush() }
+                return self.close(CloseReason(.normal, "resumed on another connection"))
+            }
+        }
+        if wrote { context.flush() }
+        if channel.isWritable {
+            self.writer.blockedSince = nil
+            if self.phase == .draining { self.close(CloseReason(.goingAway, "server shutting down")) }
+        } else if self.writer.blockedSince == nil, self.writer.hasWaiting {
+            self.writer.blockedSince = .now()
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { self.pump() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    /// Closes with `reason` (the peer hears it in a close frame); the first close wins.
+    func close(_ reason: CloseReason) {
+        guard let context, self.phase != .closing else { return }
+        self.phase = .closing
+        self.authDeadline = nil
+        self.sequencer.discard()
+        self.metrics.closed(reason.code)
+        context.writeAndFlush(Self.wrapOutboundOut(reason.frame(allocator: context.channel.allocator)), promise: nil)
+    }
+
+    /// Writes what is queued, then closes with 1001 (the server is shutting down).
+    func drain() {
+        guard self.phase == .open else { return }
+        self.phase = .draining
+        self.pump()
+    }
+
+    /// Drops the TCP connection at once, without a close handshake.
+    func abort() {
+        self.context?.close(promise: nil)
+    }
+}
+
+extension ConnectionHandler: LoopSweepable {
+    /// Closes a client that did not authenticate in time, whose token expired, or whose socket
+    /// has not taken a frame for `writeTimeout`; runs the codec's own deadlines.
+    func sweep(at time: SweepTime) {
+        if let deadline = self.authDeadline, time.now >= deadline.at {
+            self.close(deadline.reason)
+        }
+        if let expiry = self.tokenExpiry, time.wallClock > expiry {
+            self.tokenExpiry = nil
+            self.close(CloseReason(.policyViolation, "token expired"))
+        }
+        if let blocked = self.writer.blockedSince, time.now - blocked > TimeAmount(seconds: self.limits.writeTimeout) {
+            self.writer.blockedSince = nil
+            self.metrics.drops(.slowConsumer).increment()
+            self.metrics.closed(.tryAgainLater)
+            self.abort()
+        }
+        self.codec.sweep(self, at: time)
+    }
+}
+
+@available(*, unavailable)
+extension ConnectionHandler: Sendable {}

@@ -1,0 +1,188 @@
+import Synchronization
+
+/// Opens a client's session on a connection: a fresh identity (the endpoint's plugins hear it
+/// joined), or the one a resume token names, held here or taken over from another node.
+enum SessionOpener {
+    /// Opens a fresh session, or resumes the one `resume` names (falling back to a fresh one).
+    static func open(_ connection: ConnectionHandler, identity: VerifiedIdentity, resume: ResumeRequest?) async {
+        if let resume {
+            if await Self.resume(connection, resume, identity: identity) { return }
+            await Self.openFresh(connection, identity: identity, resumeAttempted: true)
+        } else {
+            await Self.openFresh(connection, identity: identity, resumeAttempted: false)
+        }
+    }
+
+    /// Opens a new client identity; for Socket.IO in `namespace` with its CONNECT payload.
+    /// Returns the session, or `nil` when a plugin refused it (the connection then closes).
+    @discardableResult
+    static func openFresh(
+        _ connection: ConnectionHandler,
+        identity: VerifiedIdentity,
+        resumeAttempted: Bool,
+        namespace: String? = nil,
+        handshake: [String: JSONValue] = [:]
+    ) async -> ClientSession? {
+        guard let handle = connection.handle else { return nil }
+        let state = connection.state
+        let endpoint = connection.endpoint
+        let info = ClientInfo(
+            id: .random(),
+            userId: identity.userId,
+            claims: identity.claims,
+            endpoint: endpoint.settings.path,
+            parameters: connection.parameters,
+            codec: endpoint.settings.codec,
+            remoteAddress: connection.remoteAddress,
+            namespace: namespace,
+            handshake: handshake
+        )
+        let session = ClientSession(info: info, bounds: Self.bounds(connection), connection: handle, resumeToken: RandomToken.make(length: 32))
+        state.runtime.hub.register(session)
+        let key = namespace ?? ""
+        connection.register(session, namespace: key)
+        let fields: [String: JSONValue]
+        do {
+            fields = try await ClientLifecycle.join(info, endpoint: endpoint, state: state)
+        } catch {
+            _ = state.runtime.hub.remove(session)
+            connection.unregister(namespace: key)
+            let reason = error.joinRefusal
+            if let namespace {
+                connection.sendDirect(SocketIOPacket.text(.connectError, namespace: namespace, payload: SocketIOPacket.errorPayload(reason.reason)))
+            }
+            connection.close(reason)
+            return nil
+        }
+        if let cluster = state.runtime.hub.cluster {
+            // Peers told this client id must find it on every node.
+            await cluster.flush()
+        }
+        if let namespace {
+            connection.sendDirect(SocketIOPacket.text(.connect, namespace: namespace, payload: "{\"sid\":\"\(info.id.rawValue)\"}"), namespace: namespace)
+        } else {
+            var connected = fields
+            connected["clientId"] = .string(info.id.rawValue)
+            connected["resumeToken"] = .string(session.resumeToken)
+            connected["resumed"] = .bool(false)
+            if resumeAttempted { connected["replayed"] = .int(0) }
+            connection.sendDirect(.json(type: "connected", fields: connected))
+        }
+        connection.attach(session, generation: session.generation, namespace: key)
+        return session
+    }
+
+    /// Resumes the session holding `resume.token`, here or taken over from another node; `false`
+    /// when the client must start afresh.
+    static func resume(_ connection: ConnectionHandler, _ resume: ResumeRequest, identity: VerifiedIdentity) async -> Bool {
+        guard let handle = connection.handle else { return false }
+        let hub = connection.state.runtime.hub
+        let endpoint = connection.endpoint.settings.path
+        guard let session = hub.redeem(resumeToken: resume.token, accept: { $0.info.userId == identity.userId && $0.info.endpoint == endpoint }) else {
+            return await Self.resumeFromCluster(connection, resume, identity: identity)
+        }
+        let newToken = RandomToken.make(length: 32)
+        guard let resumed = session.resume(on: handle, lastSeen: resume.lastSeen, newToken: newToken) else { return false }
+        hub.issue(resumeToken: newToken, for: session)
+        resumed.previous?.requestClose(CloseReason(.normal, "resumed on another connection"))
+        Self.attachResumed(connection, session, token: newToken, replayed: resumed.replayed, generation: resumed.generation)
+        return true
+    }
+
+    /// `{"type":"resume"}` after `connected`: swaps the connection's fresh identity for the
+    /// resumed one, or tells the client it keeps the fresh one.
+    static func resumeInPlace(_ connection: ConnectionHandler, _ resume: ResumeRequest, fresh: ClientSession) async {
+        let identity = VerifiedIdentity(userId: fresh.info.userId, claims: fresh.info.claims, expiresAt: nil)
+        if await Self.resume(connection, resume, identity: identity) {
+            await ClientLifecycle.leaveForGood(fresh, state: connection.state)
+            return
+        }
+        guard let handle = connection.handle else { return }
+        let newToken = RandomToken.make(length: 32)
+        guard let resumed = fresh.resume(on: handle, lastSeen: 0, newToken: newToken) else { return }
+        connection.state.runtime.hub.issue(resumeToken: newToken, for: fresh)
+        connection.sendDirect(
+            .json(type: "connected", ["clientId": .string(fresh.id.rawValue), "resumeToken": .string(newToken), "resumed": false, "replayed": 0])
+        )
+        connection.attach(fresh, generation: resumed.generation)
+    }
+
+    /// Takes over an identity another node holds (its queue handed over) or held before it died
+    /// (the messages that waited for it in the database).
+    private static func resumeFromCluster(_ connection: ConnectionHandler, _ resume: ResumeRequest, identity: VerifiedIdentity) async -> Bool {
+        let state = connection.state
+        guard let cluster = state.runtime.hub.cluster, let node = state.clusterNode, let handle = connection.handle else { return false }
+        let hub = state.runtime.hub
+        let newToken = RandomToken.make(length: 32)
+        let bounds = Self.bounds(connection)
+        let registered = Mutex<ClientSession?>(nil)
+        let claim: ClusterClaim?
+        do {
+            let request = ClusterClaim.Request(resumeToken: resume.token, userId: identity.userId, endpoint: connection.endpoint.settings.path)
+            claim = try await cluster.claim(request) { claim in
+                // Registered before the takeover commits: whatever is sent to the client from
+                // then on queues here, behind what is handed over.
+                let session = ClientSession(info: claim.info, bounds: bounds, connection: handle, resumeToken: newToken)
+                hub.register(session, announce: false)
+                node.fence(session)
+                for room in claim.rooms.compactMap(RoomKey.init(clusterName:)) { hub.join(room, client: session.id, announce: false) }
+                cluster.directory.apply(.moved(claim.info, node: cluster.nodeID, rooms: claim.rooms))
+                registered.withLock { $0 = session }
+            }
+        } catch {
+            if let session = registered.withLock({ $0 }) { _ = hub.remove(session, announce: false) }
+            state.logger.warning("cluster resume failed", metadata: ["error.type": "\(error)"])
+            return false
+        }
+        guard let claim, let session = registered.withLock({ $0 }) else { return false }
+        hub.issue(resumeToken: newToken, for: session)
+        var frames = node.waitingFrames(claim.waiting, for: session.id)
+        var lastSequence = resume.lastSeen
+        if let previous = claim.previousNode {
+            let timeout = Duration.seconds(state.currentTable.configuration.cluster.nodeTimeout)
+            if let handed = await node.requestHandover(of: session.id, from: previous, lastSeen: resume.lastSeen, timeout: timeout) {
+                frames = handed.frames + frames
+                lastSequence = max(handed.lastSequence, resume.lastSeen)
+            } else {
+                state.logger.warning("previous node did not hand the client over", metadata: ["relay.cluster.node": "\(previous)"])
+            }
+        }
+        session.restore(frames, lastSequence: lastSequence)
+        Self.attachResumed(connection, session, token: newToken, replayed: session.pendingCount, generation: session.generation)
+        return true
+    }
+
+    /// Sends `connected` for a resumed identity and starts writing its queue.
+    private static func attachResumed(_ connection: ConnectionHandler, _ session: ClientSession, token: String, replayed: Int, generation: Int) {
+        connection.register(session)
+        connection.sendDirect(
+            .json(type: "connected", ["clientId": .string(session.id.rawValue), "resumeToken": .string(token), "resumed": true, "replayed": .int(replayed)])
+        )
+        connection.attach(session, generation: generation)
+    }
+
+    private static func bounds(_ connection: ConnectionHandler) -> ClientSession.Bounds {
+        ClientSession.Bounds(
+            queueMessages: connection.limits.queueMessages,
+            queueBytes: connection.limits.queueBytes,
+            replayMessages: connection.settings.server.resumeBufferMessages
+        )
+    }
+}
+
+/// A client's request to resume: its resume token and how many messages it had received.
+struct ResumeRequest: Sendable {
+    var token: String
+    var lastSeen: Int
+
+    /// From the upgrade's `?resume=<token>&lastSeen=<n>`, if any.
+    init?(query: [String: String]) {
+        guard let token = query["resume"], !token.isEmpty else { return nil }
+        self.init(token: token, lastSeen: query["lastSeen"].flatMap { Int($0) } ?? 0)
+    }
+
+    init(token: String, lastSeen: Int) {
+        self.token = token
+        self.lastSeen = lastSeen
+    }
+}

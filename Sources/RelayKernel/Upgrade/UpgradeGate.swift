@@ -1,0 +1,143 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// First look at the HTTP requests of a new connection, before NIO's upgrade handler: drops a
+/// client that does not send a complete request head in time, and answers a WebSocket upgrade
+/// that RFC 6455 §4.2.1 or the route file refuses before anything is upgraded: 400 for a method,
+/// HTTP version, `Connection` or `Sec-WebSocket-Key` that is wrong, 426 for a version other
+/// than 13, 404 for a path no endpoint serves, 403 for an origin not on the endpoint's list.
+///
+/// After a plain request it stays to send a later upgrade attempt on the same connection to a
+/// fresh one (307 to the same target; NIO upgrades only a connection's first request).
+final class UpgradeGate: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let state: RelayState
+    private let loop: EventLoopContext
+    private var deadline: NIODeadline?
+    private var sweepSlot: Int?
+    private var context: ChannelHandlerContext?
+    private var firstRequest = true
+    private var refusing = false
+
+    init(state: RelayState, loop: EventLoopContext) {
+        self.state = state
+        self.loop = loop
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        let timeout = self.state.currentTable.configuration.server.handshakeTimeout
+        guard timeout > 0 else { return }
+        self.deadline = .now() + TimeAmount(seconds: timeout)
+        self.sweepSlot = self.loop.register(self)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.stopTimer()
+        self.context = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = Self.unwrapInboundIn(data)
+        guard case .head(let head) = part else {
+            if !self.refusing { context.fireChannelRead(data) }
+            return
+        }
+        self.stopTimer()
+        self.refusing = false
+        let first = self.firstRequest
+        self.firstRequest = false
+        guard Self.isWebSocketUpgrade(head) else {
+            context.fireChannelRead(data)
+            return
+        }
+        guard first else {
+            return self.refuse(.temporaryRedirect, "upgrade on a fresh connection", headers: [("location", head.uri)], context: context)
+        }
+        if let (status, reason, headers) = self.refusal(of: head) {
+            return self.refuse(status, reason, headers: headers, context: context)
+        }
+        context.fireChannelRead(data)
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard error is HTTPParserError else { return context.fireErrorCaught(error) }
+        self.stopTimer()
+        self.refuse(.badRequest, "malformed HTTP request", headers: [], context: context)
+    }
+
+    /// Why `head` may not be upgraded, if it may not.
+    private func refusal(of head: HTTPRequestHead) -> (HTTPResponseStatus, String, [(String, String)])? {
+        guard head.method == .GET else { return (.badRequest, "a WebSocket upgrade must be a GET", []) }
+        guard Self.tokens(head.headers["upgrade"]).contains("websocket") else {
+            return (.badRequest, "a WebSocket upgrade needs 'Upgrade: websocket'", [])
+        }
+        guard head.version.major > 1 || (head.version.major == 1 && head.version.minor >= 1) else { return (.badRequest, "a WebSocket upgrade needs HTTP/1.1", []) }
+        guard Self.tokens(head.headers["connection"]).contains("upgrade") else {
+            return (.badRequest, "a WebSocket upgrade needs 'Connection: Upgrade'", [])
+        }
+        let versions = head.headers["sec-websocket-version"]
+        guard versions.count == 1, versions[0].trimmingCharacters(in: .whitespaces) == "13" else {
+            return (.upgradeRequired, "only WebSocket version 13 is supported", [("sec-websocket-version", "13")])
+        }
+        let keys = head.headers["sec-websocket-key"]
+        guard keys.count == 1, Data(base64Encoded: keys[0].trimmingCharacters(in: .whitespaces))?.count == 16 else {
+            return (.badRequest, "Sec-WebSocket-Key must be the base64 of 16 bytes", [])
+        }
+        let table = self.state.currentTable
+        guard let (endpoint, _) = table.endpoint(forPath: String(UpgradeRequest.path(of: head.uri))) else {
+            return (.notFound, "no WebSocket endpoint at this path", [])
+        }
+        if let origin = head.headers["origin"].first, !endpoint.origins.contains(where: { $0.matches(origin) }) {
+            return (.forbidden, "origin not allowed on this endpoint", [])
+        }
+        return nil
+    }
+
+    private func refuse(_ status: HTTPResponseStatus, _ reason: String, headers extra: [(String, String)], context: ChannelHandlerContext) {
+        self.refusing = true
+        let body = context.channel.allocator.buffer(string: reason + "\n")
+        var headers = HTTPHeaders([("content-type", "text/plain; charset=utf-8"), ("content-length", "\(body.readableBytes)"), ("connection", "close")])
+        headers.add(contentsOf: extra)
+        context.write(Self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        context.write(Self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        let channel = context.channel
+        context.writeAndFlush(Self.wrapOutboundOut(.end(nil))).whenComplete { _ in
+            channel.close(promise: nil)
+        }
+    }
+
+    private func stopTimer() {
+        if let slot = self.sweepSlot { self.loop.unregister(slot) }
+        self.sweepSlot = nil
+        self.deadline = nil
+    }
+
+    /// Whether `head` asks for a WebSocket: `Upgrade: websocket` (any case), or a
+    /// `Sec-WebSocket-Key` (a handshake missing its `Upgrade` header is refused, not served).
+    static func isWebSocketUpgrade(_ head: HTTPRequestHead) -> Bool {
+        Self.tokens(head.headers["upgrade"]).contains("websocket") || head.headers.contains(name: "sec-websocket-key")
+    }
+
+    /// The comma-separated tokens of header values, lowercased.
+    private static func tokens(_ values: [String]) -> [String] {
+        values.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+    }
+}
+
+extension UpgradeGate: LoopSweepable {
+    /// Drops a client that has not sent a complete request head by the handshake deadline.
+    func sweep(at time: SweepTime) {
+        guard let deadline, time.now >= deadline else { return }
+        self.stopTimer()
+        self.context?.close(promise: nil)
+    }
+}
+
+@available(*, unavailable)
+extension UpgradeGate: Sendable {}
