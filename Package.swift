@@ -127,7 +127,13 @@ let package = Package(
         ),
         .testTarget(
             name: "RelayKernelTests",
-            dependencies: ["RelayKernel", "RelayCLI", "RelaySQLite", "RelayPostgres", "Plugins"],
+            dependencies: [
+                "RelayKernel", "RelayCLI", "RelaySQLite", "RelayPostgres", "Plugins",
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "CompressNIO", package: "compress-nio"),
+            ],
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),

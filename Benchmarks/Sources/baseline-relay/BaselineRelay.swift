@@ -4,7 +4,8 @@
 // in-memory stream registry, no routing table, no auth checks (an `auth` message is accepted
 // as it is), no limits, no queues of its own. A video frame is forwarded as the bytes that
 // arrived (one `ByteBuffer` shared by every subscriber), written straight to each subscriber's
-// channel: subscribers on another event loop get one hop per loop, not one per subscriber.
+// channel, with one flush per channel per read batch (Relay's batching): subscribers on another
+// event loop get one hop per loop and read batch, not one per subscriber or frame.
 //
 //   baseline-relay [--port 9090] [--threads N]
 //
@@ -51,19 +52,62 @@ struct LoopGroupedChannels {
         if self.groups[index].channels.isEmpty { self.groups.remove(at: index) }
     }
 
-    /// Writes `frame` to every channel: directly on the current loop, one hop per other loop.
-    func send(_ frame: WebSocketFrame, from current: any EventLoop) {
-        for group in self.groups {
-            if group.loop === current {
-                for channel in group.channels { channel.writeAndFlush(frame, promise: nil) }
-            } else {
-                let channels = group.channels
-                group.loop.execute {
-                    for channel in channels { channel.writeAndFlush(frame, promise: nil) }
-                }
+    /// Hands `frame` to every channel through `batch` (written now, flushed once per read batch).
+    func send(_ frame: WebSocketFrame, through batch: WriteBatch) {
+        for group in self.groups { batch.write(frame, to: group.channels, on: group.loop) }
+    }
+}
+
+/// What one connection's read batch writes to other channels, flushed once at its end: on the
+/// reader's own loop each channel is written at once and flushed once; for every other loop the
+/// frames wait for one task that writes them all and flushes each channel once. This is the
+/// same batching Relay does (one flush per wake-up), so the baseline is not slowed by a flush
+/// per frame.
+final class WriteBatch {
+    private let loop: any EventLoop
+    private var dirty: [ObjectIdentifier: any Channel] = [:]
+    private var remote: [ObjectIdentifier: (loop: any EventLoop, items: [(channels: [any Channel], frame: WebSocketFrame)])] = [:]
+
+    init(loop: any EventLoop) {
+        self.loop = loop
+    }
+
+    func write(_ frame: WebSocketFrame, to channels: [any Channel], on loop: any EventLoop) {
+        if loop === self.loop {
+            for channel in channels {
+                channel.write(frame, promise: nil)
+                self.dirty[ObjectIdentifier(channel)] = channel
             }
+        } else {
+            self.remote[ObjectIdentifier(loop), default: (loop, [])].items.append((channels, frame))
         }
     }
+
+    /// Flushes what this batch wrote (at the end of the reader's read batch).
+    func flush() {
+        for channel in self.dirty.values { channel.flush() }
+        self.dirty.removeAll(keepingCapacity: true)
+        for (loop, items) in self.remote.values {
+            let batch = UnsafeTransfer(items)
+            loop.execute {
+                var flushed: [ObjectIdentifier: any Channel] = [:]
+                for (channels, frame) in batch.value {
+                    for channel in channels {
+                        channel.write(frame, promise: nil)
+                        flushed[ObjectIdentifier(channel)] = channel
+                    }
+                }
+                for channel in flushed.values { channel.flush() }
+            }
+        }
+        self.remote.removeAll(keepingCapacity: true)
+    }
+}
+
+/// Moves a value to another event loop's task (the channels and frames are used only there).
+struct UnsafeTransfer<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
 }
 
 struct StreamEntry {
@@ -131,6 +175,8 @@ final class RelayHandler: ChannelInboundHandler, @unchecked Sendable {
     private let registry: Registry
     private let hasQueryToken: Bool
     private var subscribed: Set<String> = []
+    private var batch: WriteBatch?
+    private var replied = false
     private var fragments: ByteBuffer?
     private var fragmentOpcode: WebSocketOpcode = .text
     private var closing = false
@@ -141,7 +187,24 @@ final class RelayHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        if self.hasQueryToken, context.channel.isActive { self.sendConnected(context: context) }
+        self.batch = WriteBatch(loop: context.eventLoop)
+        if self.hasQueryToken, context.channel.isActive {
+            self.sendConnected(context: context)
+            self.flushReplies(context: context)
+        }
+    }
+
+    /// One flush per read batch: replies to this peer, then what the batch wrote to others.
+    func channelReadComplete(context: ChannelHandlerContext) {
+        self.flushReplies(context: context)
+        self.batch?.flush()
+        context.fireChannelReadComplete()
+    }
+
+    private func flushReplies(context: ChannelHandlerContext) {
+        guard self.replied else { return }
+        self.replied = false
+        context.flush()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -172,7 +235,8 @@ final class RelayHandler: ChannelInboundHandler, @unchecked Sendable {
             }
         case .ping:
             let pong = WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)
-            context.writeAndFlush(self.wrapOutboundOut(pong), promise: nil)
+            context.write(self.wrapOutboundOut(pong), promise: nil)
+            self.replied = true
         case .connectionClose:
             self.close(context: context, code: .normalClosure)
         default:
@@ -189,8 +253,8 @@ final class RelayHandler: ChannelInboundHandler, @unchecked Sendable {
                 let found = JSONTopLevelScan.scan(header, keys: [Keys.streamId])
                 return JSONTopLevelScan.string(header, found[0])
             }
-            guard let stream else { return }
-            self.registry.video(stream)?.send(WebSocketFrame(fin: true, opcode: .binary, data: buffer), from: context.eventLoop)
+            guard let stream, let batch = self.batch else { return }
+            self.registry.video(stream)?.send(WebSocketFrame(fin: true, opcode: .binary, data: buffer), through: batch)
             return
         }
         // Text: the type and stream id, found without decoding the rest.
@@ -203,13 +267,13 @@ final class RelayHandler: ChannelInboundHandler, @unchecked Sendable {
             return (video, ping, alert, plain ? nil : JSONTopLevelScan.string(bytes, found[0]), JSONTopLevelScan.string(bytes, found[1]))
         }
         if isVideo {
-            guard let stream else { return }
-            self.registry.video(stream)?.send(WebSocketFrame(fin: true, opcode: .text, data: buffer), from: context.eventLoop)
+            guard let stream, let batch = self.batch else { return }
+            self.registry.video(stream)?.send(WebSocketFrame(fin: true, opcode: .text, data: buffer), through: batch)
         } else if isPing {
             self.reply("{\"type\":\"pong\",\"timestamp\":\(wallMillis())}", context: context)
         } else if isAlert {
-            guard let stream else { return }
-            self.registry.alerts(stream)?.send(WebSocketFrame(fin: true, opcode: .text, data: buffer), from: context.eventLoop)
+            guard let stream, let batch = self.batch else { return }
+            self.registry.alerts(stream)?.send(WebSocketFrame(fin: true, opcode: .text, data: buffer), through: batch)
         } else {
             self.control(type: type, stream: stream, buffer: buffer, context: context)
         }
@@ -272,7 +336,8 @@ final class RelayHandler: ChannelInboundHandler, @unchecked Sendable {
 
     private func reply(_ text: String, context: ChannelHandlerContext) {
         let buffer = context.channel.allocator.buffer(string: text)
-        context.writeAndFlush(self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: buffer)), promise: nil)
+        context.write(self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: buffer)), promise: nil)
+        self.replied = true
     }
 
     private func close(context: ChannelHandlerContext, code: WebSocketErrorCode) {

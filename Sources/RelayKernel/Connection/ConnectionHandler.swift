@@ -31,6 +31,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private(set) var endpoint: CompiledEndpoint
     private var tableVersion: Int
     let codec: any Codec
+    /// The WebSocket protocol in front of this handler: it sends the close frames.
+    private let protocolHandler: WebSocketProtocolHandler
     /// Values of the endpoint's `:name` segments.
     let parameters: [String: String]
     /// The peer's IP address.
@@ -57,8 +59,16 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var leftCleanly = false
     private var ended = false
 
-    init(state: RelayState, loop: EventLoopContext, table: RouteTable, endpoint: CompiledEndpoint, request: UpgradeRequest) {
+    init(
+        state: RelayState,
+        loop: EventLoopContext,
+        table: RouteTable,
+        endpoint: CompiledEndpoint,
+        request: UpgradeRequest,
+        protocolHandler: WebSocketProtocolHandler
+    ) {
         self.state = state
+        self.protocolHandler = protocolHandler
         self.loop = loop
         self.table = table
         self.endpoint = endpoint
@@ -344,30 +354,40 @@ final class ConnectionHandler: ChannelDuplexHandler {
         context.flush()
     }
 
-    /// Writes what the sessions queued while the socket takes it, then flushes once.
+    /// Writes what the sessions queued while the socket takes it, then flushes once. The
+    /// delivery latency is recorded once per run, for its oldest frame (the longest wait of the
+    /// batch), and the delivered counters once per run of frames of the same route.
     func pump() {
         guard let context, self.phase != .closing else { return }
         let channel = context.channel
-        var wrote = false
-        var now: ContinuousClock.Instant?
+        var oldest: ContinuousClock.Instant?
+        var delivered: (counter: Counter?, count: Int64) = (nil, 0)
+        var superseded = false
         write: while channel.isWritable {
             switch self.writer.next() {
             case .frame(let frame, let namespace):
                 self.codec.forEachFrame(of: frame.message, namespace: namespace) { context.write(Self.wrapOutboundOut($0), promise: nil) }
-                let instant = now ?? .now
-                now = instant
-                self.metrics.deliveryLatency.recordNanoseconds((instant - frame.enqueuedAt).nanoseconds)
-                frame.deliveredCounter?.increment()
-                wrote = true
+                if oldest == nil { oldest = frame.enqueuedAt }
+                if frame.deliveredCounter !== delivered.counter {
+                    delivered.counter?.increment(by: delivered.count)
+                    delivered = (frame.deliveredCounter, 0)
+                }
+                delivered.count += 1
             case .empty:
                 break write
             case .superseded:
-                if wrote { context.flush() }
-                return self.close(CloseReason(.normal, "resumed on another connection"))
+                superseded = true
+                break write
             }
         }
-        if wrote { context.flush() }
-        if channel.isWritable {
+        delivered.counter?.increment(by: delivered.count)
+        if let oldest {
+            context.flush()
+            self.metrics.deliveryLatency.recordNanoseconds((ContinuousClock.now - oldest).nanoseconds)
+        }
+        if superseded {
+            self.close(CloseReason(.normal, "resumed on another connection"))
+        } else if channel.isWritable {
             self.writer.blockedSince = nil
             if self.phase == .draining { self.close(CloseReason(.goingAway, "server shutting down")) }
         } else if self.writer.blockedSince == nil, self.writer.hasWaiting {
@@ -382,12 +402,12 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     /// Closes with `reason` (the peer hears it in a close frame); the first close wins.
     func close(_ reason: CloseReason) {
-        guard let context, self.phase != .closing else { return }
+        guard self.context != nil, self.phase != .closing else { return }
         self.phase = .closing
         self.authDeadline = nil
         self.sequencer.discard()
         self.metrics.closed(reason.code)
-        context.writeAndFlush(Self.wrapOutboundOut(reason.frame(allocator: context.channel.allocator)), promise: nil)
+        self.protocolHandler.close(reason)
     }
 
     /// Writes what is queued, then closes with 1001 (the server is shutting down).

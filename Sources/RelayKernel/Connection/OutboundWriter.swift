@@ -37,18 +37,20 @@ struct OutboundWriter {
 
     /// The next frame, taking the sessions in turns.
     mutating func next() -> Next {
-        var index = 0
-        while index < self.attachments.count {
-            let position = (self.turn + index) % self.attachments.count
+        var visited = 0
+        while visited < self.attachments.count {
+            let position = (self.turn + visited) % self.attachments.count
             let attachment = self.attachments[position]
             switch attachment.session.popForWriter(generation: attachment.generation) {
             case .frame(let frame):
                 self.turn = position + 1
                 return .frame(frame, namespace: attachment.namespace)
             case .empty:
-                index += 1
+                visited += 1
             case .superseded:
+                // The sessions after it move up one place: the turn keeps pointing at the same one.
                 self.attachments.remove(at: position)
+                if position < self.turn { self.turn -= 1 }
                 if self.attachments.isEmpty { return .superseded }
             }
         }

@@ -40,10 +40,15 @@ final class MessageInflater {
         var input = input
         guard input.readableBytes > 0 else { return }
         while true {
+            let pending = input.readableBytes
             do {
                 try self.decompressor.inflate(from: &input, to: &output)
                 guard output.readableBytes <= limit else { throw Failure.tooLarge }
-                return
+                guard input.readableBytes > 0 else { return }
+                guard input.readableBytes < pending else { throw Failure.corrupt }
+                // The stream ended (a block with BFINAL set, RFC 7692 §7.2.3.4) before the input:
+                // what follows starts a new stream.
+                try? self.decompressor.reset()
             } catch let error as Failure {
                 throw error
             } catch let error as CompressNIOError where error == .bufferOverflow {

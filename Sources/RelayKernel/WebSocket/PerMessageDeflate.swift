@@ -50,9 +50,9 @@ struct PerMessageDeflate: Sendable, Equatable {
         var seen = Set<String>()
         var clientMayLimit = false
         for parameter in parts.dropFirst() {
-            let pair = parameter.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: Self.spaceAndQuotes) }
-            let name = pair[0].lowercased()
-            guard seen.insert(name).inserted else { return nil }
+            let pair = parameter.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: Self.spaceAndQuotes) }
+            // An empty parameter, or a name with an empty value, makes the offer malformed.
+            guard let name = pair.first?.lowercased(), !name.isEmpty, seen.insert(name).inserted else { return nil }
             let value = pair.count > 1 ? Int(pair[1]) : nil
             if pair.count > 1, value.map({ (8...15).contains($0) }) != true { return nil }
             switch name {

@@ -1,18 +1,18 @@
 import NIOCore
 import NIOWebSocket
 
-/// RFC 6455 for one server connection, between NIO's frame decoder and encoder and the relay:
-/// checks every frame, answers pings, joins fragments into messages (inflating them and checking
-/// UTF-8 as they arrive, within the size limit), runs the close handshake and the heartbeat,
-/// and compresses what the relay sends when permessage-deflate was negotiated.
+/// RFC 6455 for one server connection, between NIO's frame decoder and the relay: checks every
+/// frame, answers pings, joins fragments into messages (inflating them and checking UTF-8 as they
+/// arrive, within the size limit), and runs the close handshake and the heartbeat.
 ///
 /// A peer that breaks the protocol gets a close frame with the code RFC 6455 names (1002, 1007,
 /// 1009), its output is shut, and the next handler hears ``Event/failed(_:)``. After any close
-/// frame of ours, the handler waits `closeTimeout` for the peer's, then closes the channel.
-final class WebSocketProtocolHandler: ChannelDuplexHandler, RemovableChannelHandler {
+/// frame of ours (``close(_:)``), the handler waits `closeTimeout` for the peer's, then closes the
+/// channel. It is an inbound handler only: what the relay sends goes straight to NIO's encoder
+/// (through a ``MessageCompressor`` when permessage-deflate was negotiated).
+final class WebSocketProtocolHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = WebSocketFrame
     typealias InboundOut = WebSocketMessage
-    typealias OutboundIn = WebSocketFrame
     typealias OutboundOut = WebSocketFrame
 
     struct Configuration: Sendable {
@@ -60,7 +60,6 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler, RemovableChannelHand
     private var partial: Partial?
     private var utf8 = UTF8Validator()
     private var inflater: MessageInflater?
-    private var deflater: MessageDeflater?
     private var nextPing: NIODeadline?
     private var pingUnanswered = false
     private var flushPending = false
@@ -252,34 +251,15 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler, RemovableChannelHand
         context.fireUserInboundEventTriggered(event)
     }
 
-    // MARK: Outbound
+    // MARK: Closing
 
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        guard case .open = self.state else {
-            // Nothing may follow a close frame.
-            promise?.fail(ChannelError.outputClosed)
-            return
-        }
-        var frame = Self.unwrapOutboundIn(data)
-        switch frame.opcode {
-        case .connectionClose:
-            self.state = .closeSent(since: .now())
-        case .text, .binary:
-            if let parameters = self.configuration.deflate, frame.fin, frame.data.readableBytes >= MessageDeflater.minimumSize {
-                do {
-                    if self.deflater == nil { self.deflater = try MessageDeflater(parameters) }
-                    frame.data = try self.deflater!.deflate(frame.data, allocator: context.channel.allocator)
-                    frame.rsv1 = true
-                } catch {
-                    promise?.fail(error)
-                    context.close(promise: nil)
-                    return
-                }
-            }
-        default:
-            break
-        }
-        context.write(Self.wrapOutboundOut(frame), promise: promise)
+    /// Sends our close frame with `reason` (once: the first close wins) and waits
+    /// `closeTimeout` for the peer's. The connection behind this handler closes this way, so
+    /// that its data frames reach the encoder without passing through here.
+    func close(_ reason: CloseReason) {
+        guard let context, case .open = self.state else { return }
+        self.state = .closeSent(since: .now())
+        context.writeAndFlush(Self.wrapOutboundOut(reason.frame(allocator: context.channel.allocator)), promise: nil)
     }
 
     // MARK: Deadlines
