@@ -65,7 +65,9 @@ struct LoopGroupedChannels {
 /// per frame.
 final class WriteBatch {
     private let loop: any EventLoop
-    private var dirty: [ObjectIdentifier: any Channel] = [:]
+    /// Channels of this loop written since the last flush (a channel written twice is flushed
+    /// twice: the second flush finds nothing pending and costs little).
+    private var dirty: [any Channel] = []
     private var remote: [ObjectIdentifier: (loop: any EventLoop, items: [(channels: [any Channel], frame: WebSocketFrame)])] = [:]
 
     init(loop: any EventLoop) {
@@ -74,10 +76,8 @@ final class WriteBatch {
 
     func write(_ frame: WebSocketFrame, to channels: [any Channel], on loop: any EventLoop) {
         if loop === self.loop {
-            for channel in channels {
-                channel.write(frame, promise: nil)
-                self.dirty[ObjectIdentifier(channel)] = channel
-            }
+            for channel in channels { channel.write(frame, promise: nil) }
+            self.dirty.append(contentsOf: channels)
         } else {
             self.remote[ObjectIdentifier(loop), default: (loop, [])].items.append((channels, frame))
         }
@@ -85,19 +85,23 @@ final class WriteBatch {
 
     /// Flushes what this batch wrote (at the end of the reader's read batch).
     func flush() {
-        for channel in self.dirty.values { channel.flush() }
+        for channel in self.dirty { channel.flush() }
         self.dirty.removeAll(keepingCapacity: true)
         for (loop, items) in self.remote.values {
             let batch = UnsafeTransfer(items)
             loop.execute {
-                var flushed: [ObjectIdentifier: any Channel] = [:]
                 for (channels, frame) in batch.value {
-                    for channel in channels {
-                        channel.write(frame, promise: nil)
-                        flushed[ObjectIdentifier(channel)] = channel
+                    for channel in channels { channel.write(frame, promise: nil) }
+                }
+                // Usually one stream's subscribers: flush each once.
+                if batch.value.count == 1 {
+                    for channel in batch.value[0].channels { channel.flush() }
+                } else {
+                    var flushed = Set<ObjectIdentifier>()
+                    for (channels, _) in batch.value {
+                        for channel in channels where flushed.insert(ObjectIdentifier(channel)).inserted { channel.flush() }
                     }
                 }
-                for channel in flushed.values { channel.flush() }
             }
         }
         self.remote.removeAll(keepingCapacity: true)

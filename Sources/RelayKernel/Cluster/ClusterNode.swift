@@ -123,7 +123,7 @@ public final class ClusterNode: Sendable {
             }
         }
         guard let answer else { return nil }
-        let now = ContinuousClock.now
+        let now = NIODeadline.now()
         let frames = answer.frames.map {
             QueuedFrame(message: $0.message, sequence: $0.sequence, droppable: $0.droppable, enqueuedAt: now, deliveredCounter: self.state.metrics.clusterDelivered)
         }
@@ -137,7 +137,7 @@ public final class ClusterNode: Sendable {
 
     /// Messages that waited in the database for `client` while its node was dead, as frames.
     func waitingFrames(_ envelopes: [ByteBuffer], for client: ClientID) -> [QueuedFrame] {
-        let now = ContinuousClock.now
+        let now = NIODeadline.now()
         return envelopes.compactMap { bytes -> QueuedFrame? in
             let message: OutboundMessage
             let policy: RouteSettings.OverflowPolicy

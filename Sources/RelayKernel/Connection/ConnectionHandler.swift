@@ -10,6 +10,10 @@ import NIOWebSocket
 /// message to its ``Codec`` in the order sent, runs the async work a message needs
 /// (``perform(_:)``) one message at a time, and writes its sessions' queues with one flush per
 /// wake-up (``pump()``). Its deadlines are checked by the loop's sweep.
+///
+/// Confined to one thread, it never sees overlapping accesses to its state, so its stored
+/// properties skip Swift's dynamic exclusivity checks (they cost a thread-local lookup each, on
+/// the per-delivery path).
 final class ConnectionHandler: ChannelDuplexHandler {
     typealias InboundIn = WebSocketMessage
     typealias OutboundIn = WebSocketFrame
@@ -27,9 +31,9 @@ final class ConnectionHandler: ChannelDuplexHandler {
     let state: RelayState
     let loop: EventLoopContext
     /// The routes; a reload swaps them for the connections already open.
-    private(set) var table: RouteTable
-    private(set) var endpoint: CompiledEndpoint
-    private var tableVersion: Int
+    @exclusivity(unchecked) private(set) var table: RouteTable
+    @exclusivity(unchecked) private(set) var endpoint: CompiledEndpoint
+    @exclusivity(unchecked) private var tableVersion: Int
     let codec: any Codec
     /// The WebSocket protocol in front of this handler: it sends the close frames.
     private let protocolHandler: WebSocketProtocolHandler
@@ -38,26 +42,26 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// The peer's IP address.
     let remoteAddress: String?
     /// The thread-safe side given to sessions (set once the handler is in the pipeline).
-    private(set) var handle: ConnectionHandle?
-    private var context: ChannelHandlerContext?
-    private var sweepSlot: Int?
-    private var request: UpgradeRequest?
-    private(set) var phase = Phase.open
-    private var sequencer = InboundSequencer()
-    var limiter: MessageLimiter
-    private var slots = ConnectionSlots()
-    private var writer = OutboundWriter()
+    @exclusivity(unchecked) private(set) var handle: ConnectionHandle?
+    @exclusivity(unchecked) private var context: ChannelHandlerContext?
+    @exclusivity(unchecked) private var sweepSlot: Int?
+    @exclusivity(unchecked) private var request: UpgradeRequest?
+    @exclusivity(unchecked) private(set) var phase = Phase.open
+    @exclusivity(unchecked) private var sequencer = InboundSequencer()
+    @exclusivity(unchecked) var limiter: MessageLimiter
+    @exclusivity(unchecked) private var slots = ConnectionSlots()
+    @exclusivity(unchecked) private var writer = OutboundWriter()
     /// The client sessions of this connection, by namespace (`""` for `json`).
-    private(set) var sessions: [(namespace: String, session: ClientSession)] = []
+    @exclusivity(unchecked) private(set) var sessions: [(namespace: String, session: ClientSession)] = []
     /// The identity the connection authenticated as (Socket.IO namespaces share it).
-    var identity: VerifiedIdentity?
+    @exclusivity(unchecked) var identity: VerifiedIdentity?
     /// Until when the client may authenticate (or connect a namespace), and the close if not.
-    private var authDeadline: (at: NIODeadline, reason: CloseReason)?
+    @exclusivity(unchecked) private var authDeadline: (at: NIODeadline, reason: CloseReason)?
     /// When the token expires (seconds since 1970, leeway included).
-    private var tokenExpiry: Double?
+    @exclusivity(unchecked) private var tokenExpiry: Double?
     /// The client left deliberately (`leave`, Socket.IO close or disconnect, a clean close code).
-    private var leftCleanly = false
-    private var ended = false
+    @exclusivity(unchecked) private var leftCleanly = false
+    @exclusivity(unchecked) private var ended = false
 
     init(
         state: RelayState,
@@ -124,6 +128,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private func end() {
         guard !self.ended else { return }
         self.ended = true
+        // A read that ends with the connection still owes its loop the writers it woke.
+        self.loop.readEnded()
         self.phase = .closing
         self.sequencer.discard()
         if let slot = self.sweepSlot { self.loop.unregister(slot) }
@@ -149,9 +155,16 @@ final class ConnectionHandler: ChannelDuplexHandler {
     // MARK: Reading
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let message = Self.unwrapInboundIn(data)
+        let message = self.unwrapInboundIn(data)
         guard self.phase != .closing, !self.sequencer.mustWait(message) else { return }
+        self.loop.readStarted()
         self.handle(message)
+    }
+
+    /// What this read batch delivered on this loop is written now, one flush per connection.
+    func channelReadComplete(context: ChannelHandlerContext) {
+        self.loop.readEnded()
+        context.fireChannelReadComplete()
     }
 
     private func handle(_ message: WebSocketMessage) {
@@ -350,23 +363,24 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// anything its sessions queue later.
     func sendDirect(_ message: OutboundMessage, namespace: String = "") {
         guard let context, self.phase != .closing else { return }
-        self.codec.forEachFrame(of: message, namespace: namespace) { context.write(Self.wrapOutboundOut($0), promise: nil) }
+        self.codec.forEachFrame(of: message, namespace: namespace) { context.write(self.wrapOutboundOut($0), promise: nil) }
         context.flush()
     }
 
-    /// Writes what the sessions queued while the socket takes it, then flushes once. The
-    /// delivery latency is recorded once per run, for its oldest frame (the longest wait of the
-    /// batch), and the delivered counters once per run of frames of the same route.
-    func pump() {
-        guard let context, self.phase != .closing else { return }
+    /// Writes what the sessions queued while the socket takes it, then flushes once; returns when
+    /// the oldest frame it wrote was queued (its loop records the delivery latency once per batch
+    /// of writers). The delivered counters are incremented once per run of frames of one route.
+    @discardableResult
+    func pump() -> NIODeadline? {
+        guard let context, self.phase != .closing else { return nil }
         let channel = context.channel
-        var oldest: ContinuousClock.Instant?
+        var oldest: NIODeadline?
         var delivered: (counter: Counter?, count: Int64) = (nil, 0)
         var superseded = false
         write: while channel.isWritable {
             switch self.writer.next() {
             case .frame(let frame, let namespace):
-                self.codec.forEachFrame(of: frame.message, namespace: namespace) { context.write(Self.wrapOutboundOut($0), promise: nil) }
+                self.codec.forEachFrame(of: frame.message, namespace: namespace) { context.write(self.wrapOutboundOut($0), promise: nil) }
                 if oldest == nil { oldest = frame.enqueuedAt }
                 if frame.deliveredCounter !== delivered.counter {
                     delivered.counter?.increment(by: delivered.count)
@@ -381,10 +395,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             }
         }
         delivered.counter?.increment(by: delivered.count)
-        if let oldest {
-            context.flush()
-            self.metrics.deliveryLatency.recordNanoseconds((ContinuousClock.now - oldest).nanoseconds)
-        }
+        if oldest != nil { context.flush() }
         if superseded {
             self.close(CloseReason(.normal, "resumed on another connection"))
         } else if channel.isWritable {
@@ -393,10 +404,11 @@ final class ConnectionHandler: ChannelDuplexHandler {
         } else if self.writer.blockedSince == nil, self.writer.hasWaiting {
             self.writer.blockedSince = .now()
         }
+        return oldest
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable { self.pump() }
+        if context.channel.isWritable, let oldest = self.pump() { self.loop.recordDeliveryLatency(since: oldest) }
         context.fireChannelWritabilityChanged()
     }
 
@@ -414,7 +426,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     func drain() {
         guard self.phase == .open else { return }
         self.phase = .draining
-        self.pump()
+        if let oldest = self.pump() { self.loop.recordDeliveryLatency(since: oldest) }
     }
 
     /// Drops the TCP connection at once, without a close handshake.

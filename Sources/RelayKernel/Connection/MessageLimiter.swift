@@ -1,9 +1,11 @@
+import NIOCore
+
 /// A connection's message rates: the endpoint's token bucket for every message, a bucket per
 /// route that sets its own rate, and at most one `rate_limited` answer a second.
 struct MessageLimiter {
     private var bucket: TokenBucket
     private var routeBuckets: [String: TokenBucket] = [:]
-    private var lastNotice: ContinuousClock.Instant?
+    private var lastNotice: NIODeadline?
 
     init(limits: LimitSettings) {
         self.bucket = TokenBucket(rate: limits.messagesPerSecond, capacity: limits.burst)
@@ -26,7 +28,7 @@ struct MessageLimiter {
 
     /// Whether a rejected message may be answered now (at most once a second).
     mutating func mayNotify() -> Bool {
-        let now = ContinuousClock.now
+        let now = NIODeadline.now()
         guard self.lastNotice.map({ now - $0 >= .seconds(1) }) ?? true else { return false }
         self.lastNotice = now
         return true

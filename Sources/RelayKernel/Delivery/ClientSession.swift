@@ -83,7 +83,7 @@ final class ClientSession: Sendable {
         _ message: OutboundMessage,
         policy: RouteSettings.OverflowPolicy,
         counter: Counter?,
-        at instant: ContinuousClock.Instant = .now,
+        at instant: NIODeadline = .now(),
         divertible: Bool = true
     ) -> EnqueueResult {
         let frame = QueuedFrame(

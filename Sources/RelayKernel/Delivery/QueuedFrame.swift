@@ -1,4 +1,5 @@
 import Metrics
+import NIOCore
 
 /// One message waiting in a client's queue or kept in its replay log.
 struct QueuedFrame: Sendable {
@@ -9,7 +10,7 @@ struct QueuedFrame: Sendable {
     /// Whether the `drop-oldest` policy may discard it.
     let droppable: Bool
     /// When it was queued (for the delivery latency histogram).
-    let enqueuedAt: ContinuousClock.Instant
+    let enqueuedAt: NIODeadline
     /// Counts it as delivered for its route and plugin.
     let deliveredCounter: Counter?
 }

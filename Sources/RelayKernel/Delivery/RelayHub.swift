@@ -1,4 +1,5 @@
 import Metrics
+import NIOCore
 import Synchronization
 
 /// Where every client identity and room lives: delivery by client id and by room, never by
@@ -187,7 +188,7 @@ final class RelayHub: Sendable {
     ) -> Report {
         guard let members = self.rooms[room]?.sessions else { return Report() }
         var report = Report()
-        let now = ContinuousClock.now  // one clock read for the whole fan-out
+        let now = NIODeadline.now()  // one clock read for the whole fan-out
         for session in members where session.id != excluded {
             let one = self.deliver(message, to: session, policy: policy, counter: counter, at: now)
             report.delivered += one.delivered
@@ -201,7 +202,7 @@ final class RelayHub: Sendable {
         to session: ClientSession,
         policy: RouteSettings.OverflowPolicy,
         counter: Counter?,
-        at instant: ContinuousClock.Instant = .now,
+        at instant: NIODeadline = .now(),
         divertible: Bool = true
     ) -> Report {
         switch session.enqueue(message, policy: policy, counter: counter, at: instant, divertible: divertible) {

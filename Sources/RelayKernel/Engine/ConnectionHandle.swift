@@ -8,13 +8,13 @@ final class ConnectionHandle: SessionConnection {
     /// The connection's event loop and what it shares with its neighbours.
     let loop: EventLoopContext
     /// The connection, until its channel is gone.
-    private let connection: NIOLoopBoundBox<ConnectionHandler?>
+    private let connection: LoopConfined<ConnectionHandler?>
     /// A writer run is scheduled and has not started yet.
     private let pumpPending = Atomic<Bool>(false)
 
     init(loop: EventLoopContext, connection: ConnectionHandler) {
         self.loop = loop
-        self.connection = NIOLoopBoundBox(connection, eventLoop: loop.eventLoop)
+        self.connection = LoopConfined(connection, eventLoop: loop.eventLoop)
     }
 
     /// Something was queued for the connection: its writer runs once on its event loop, however
@@ -24,11 +24,11 @@ final class ConnectionHandle: SessionConnection {
         self.loop.schedulePump(self)
     }
 
-    /// Runs the writer (on the loop).
-    func pump() {
+    /// Runs the writer (on the loop); returns when the oldest frame it wrote was queued.
+    func pump() -> NIODeadline? {
         // Cleared before the writer takes frames: a delivery racing with it wakes it again.
         self.pumpPending.store(false, ordering: .releasing)
-        self.connection.value?.pump()
+        return self.connection.value?.pump()
     }
 
     /// Closes the connection with `reason` once what was queued before is written; from any thread.

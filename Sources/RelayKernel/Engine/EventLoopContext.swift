@@ -1,4 +1,5 @@
 import Foundation
+import Metrics
 import NIOCore
 import Synchronization
 
@@ -13,7 +14,7 @@ final class EventLoopContext: Sendable {
     let executor: EventLoopTaskExecutor
     /// Its siblings, which say how often to sweep.
     private unowned let contexts: LoopContexts
-    private let local: NIOLoopBoundBox<Local>
+    private let local: LoopConfined<Local>
     /// Writers woken from other threads, run by the next batch.
     private let remote = Mutex<(handles: [ConnectionHandle], scheduled: Bool)>(([], false))
 
@@ -23,6 +24,9 @@ final class EventLoopContext: Sendable {
         /// The other of two buffers `pumps` swaps with, so a batch allocates nothing.
         var spare: [ConnectionHandle] = []
         var pumpScheduled = false
+        /// A connection of this loop is handling a read: writers woken meanwhile run when it
+        /// ends (``readEnded()``), without a task of their own.
+        var reading = false
         var sweepScheduled = false
     }
 
@@ -30,7 +34,7 @@ final class EventLoopContext: Sendable {
         self.eventLoop = eventLoop
         self.executor = EventLoopTaskExecutor(eventLoop)
         self.contexts = contexts
-        self.local = NIOLoopBoundBox(Local(), eventLoop: eventLoop)
+        self.local = LoopConfined(Local(), eventLoop: eventLoop)
     }
 
     // MARK: Sweep
@@ -74,7 +78,7 @@ final class EventLoopContext: Sendable {
     func schedulePump(_ handle: ConnectionHandle) {
         if self.eventLoop.inEventLoop {
             self.local.value.pumps.append(handle)
-            guard !self.local.value.pumpScheduled else { return }
+            guard !self.local.value.reading, !self.local.value.pumpScheduled else { return }
             self.local.value.pumpScheduled = true
         } else {
             let first = self.remote.withLock { remote -> Bool in
@@ -87,6 +91,19 @@ final class EventLoopContext: Sendable {
         self.eventLoop.execute { self.runPumps() }
     }
 
+    /// A connection of this loop starts handling what it read (on the loop).
+    func readStarted() {
+        self.local.value.reading = true
+    }
+
+    /// The read ended (`channelReadComplete`, or the connection went away in the middle of it):
+    /// the writers it woke on this loop run now, then flush.
+    func readEnded() {
+        guard self.local.value.reading else { return }
+        self.local.value.reading = false
+        self.runPumps()
+    }
+
     private func runPumps() {
         self.local.value.pumpScheduled = false
         var batch: [ConnectionHandle] = []
@@ -97,8 +114,18 @@ final class EventLoopContext: Sendable {
             batch.append(contentsOf: remote.handles)
             remote.handles.removeAll(keepingCapacity: true)
         }
-        for handle in batch { handle.pump() }
+        var oldest: NIODeadline?
+        for handle in batch {
+            if let queued = handle.pump(), queued < (oldest ?? .distantFuture) { oldest = queued }
+        }
         batch.removeAll(keepingCapacity: true)
         self.local.value.spare = batch
+        if let oldest { self.recordDeliveryLatency(since: oldest) }
+    }
+
+    /// Records how long the oldest frame of a write batch waited in its client's queue: one
+    /// sample per batch of writers (per turn of the loop), the batch's longest wait.
+    func recordDeliveryLatency(since queued: NIODeadline) {
+        self.contexts.deliveryLatency.recordNanoseconds((NIODeadline.now() - queued).nanoseconds)
     }
 }

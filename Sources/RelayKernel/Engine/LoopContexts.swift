@@ -1,3 +1,4 @@
+import Metrics
 import NIOCore
 import Synchronization
 
@@ -6,9 +7,12 @@ import Synchronization
 final class LoopContexts: Sendable {
     private let contexts = Mutex<[ObjectIdentifier: EventLoopContext]>([:])
     private let interval: Atomic<Int64>
+    /// Where the loops record how long frames waited before being written.
+    let deliveryLatency: Timer
 
-    init(sweepInterval: TimeAmount) {
+    init(sweepInterval: TimeAmount, deliveryLatency: Timer) {
         self.interval = Atomic(sweepInterval.nanoseconds)
+        self.deliveryLatency = deliveryLatency
     }
 
     /// How often every loop sweeps its connections' deadlines (a reload may change it).

@@ -48,31 +48,37 @@ extension JSONValue {
 
     /// Writes `string` as a JSON string literal.
     public static func writeString(_ string: String, into buffer: inout ByteBuffer) {
-        buffer.writeInteger(UInt8(ascii: "\""))
-        var pendingStart = string.utf8.startIndex
-        let utf8 = string.utf8
-        var index = utf8.startIndex
-        while index != utf8.endIndex {
-            let byte = utf8[index]
-            if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte < 0x20 {
-                buffer.writeBytes(utf8[pendingStart..<index])
-                switch byte {
-                case UInt8(ascii: "\""): buffer.writeStaticString("\\\"")
-                case UInt8(ascii: "\\"): buffer.writeStaticString("\\\\")
-                case 0x0A: buffer.writeStaticString("\\n")
-                case 0x0D: buffer.writeStaticString("\\r")
-                case 0x09: buffer.writeStaticString("\\t")
-                default:
-                    let hex = Array("0123456789abcdef".utf8)
-                    buffer.writeStaticString("\\u00")
-                    buffer.writeInteger(hex[Int(byte >> 4)])
-                    buffer.writeInteger(hex[Int(byte & 0xF)])
-                }
-                pendingStart = utf8.index(after: index)
+        var string = string
+        string.makeContiguousUTF8()
+        string.utf8.withContiguousStorageIfAvailable { bytes in
+            buffer.reserveCapacity(minimumWritableBytes: bytes.count + 2)
+            buffer.writeInteger(UInt8(ascii: "\""))
+            var pending = 0
+            for index in bytes.indices {
+                let byte = bytes[index]
+                guard byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte < 0x20 else { continue }
+                buffer.writeBytes(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[pending..<index])))
+                Self.writeEscape(byte, into: &buffer)
+                pending = index + 1
             }
-            index = utf8.index(after: index)
+            buffer.writeBytes(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[pending...])))
+            buffer.writeInteger(UInt8(ascii: "\""))
         }
-        buffer.writeBytes(utf8[pendingStart..<utf8.endIndex])
-        buffer.writeInteger(UInt8(ascii: "\""))
+    }
+
+    /// The escape sequence of a byte that may not appear raw in a JSON string.
+    private static func writeEscape(_ byte: UInt8, into buffer: inout ByteBuffer) {
+        switch byte {
+        case UInt8(ascii: "\""): buffer.writeStaticString("\\\"")
+        case UInt8(ascii: "\\"): buffer.writeStaticString("\\\\")
+        case 0x0A: buffer.writeStaticString("\\n")
+        case 0x0D: buffer.writeStaticString("\\r")
+        case 0x09: buffer.writeStaticString("\\t")
+        default:
+            let hex: StaticString = "0123456789abcdef"
+            buffer.writeStaticString("\\u00")
+            buffer.writeInteger(hex.utf8Start[Int(byte >> 4)])
+            buffer.writeInteger(hex.utf8Start[Int(byte & 0xF)])
+        }
     }
 }

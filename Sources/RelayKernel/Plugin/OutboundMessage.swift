@@ -18,16 +18,21 @@ public struct OutboundMessage: Sendable {
         case raw(ByteBuffer)
     }
 
-    /// The message type.
-    public let type: String
-    let content: Content
+    /// Everything about the message in one shared object, so that a copy (one per recipient's
+    /// queue and replay log) is one reference.
     let forms: WireForms
 
     init(type: String, content: Content) {
-        self.type = type
-        self.content = content
-        self.forms = WireForms()
+        self.forms = WireForms(type: type, content: content)
     }
+
+    /// The message type.
+    public var type: String { self.forms.type }
+
+    var content: Content { self.forms.content }
+
+    /// Bytes counted against queue bounds.
+    var size: Int { self.forms.size }
 
     /// Wraps an already encoded JSON object text (with `"type"`) or a binary frame.
     public init(kind: RelayMessage.Kind, bytes: ByteBuffer, type: String) {
@@ -55,14 +60,6 @@ public struct OutboundMessage: Sendable {
     /// The bytes of the `json` codec's form.
     public var bytes: ByteBuffer { self.forms.json(of: self) }
 
-    /// Bytes counted against queue bounds.
-    var size: Int {
-        switch self.content {
-        case .object(let buffer), .binary(let buffer), .raw(let buffer): buffer.readableBytes
-        case .event(let arguments, let attachments), .ack(_, let arguments, let attachments):
-            arguments.reduce(self.type.utf8.count + 16) { $0 + $1.readableBytes + 1 } + attachments.reduce(0) { $0 + $1.readableBytes }
-        }
-    }
 
     /// A JSON text message `{"type":…, fields…}` with the fields in the order given.
     public static func json(type: String, _ fields: KeyValuePairs<String, JSONValue> = [:]) -> OutboundMessage {

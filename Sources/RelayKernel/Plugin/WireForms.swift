@@ -1,8 +1,8 @@
 import NIOCore
 import Synchronization
 
-/// The wire forms of one ``OutboundMessage``, each built once on first use and then shared by
-/// every recipient that speaks it.
+/// One ``OutboundMessage``: its type and content, and its wire forms, each built once on first
+/// use and then shared by every recipient that speaks it.
 final class WireForms: Sendable {
     /// One WebSocket frame of a form.
     struct Frame: Sendable {
@@ -10,7 +10,24 @@ final class WireForms: Sendable {
         let bytes: ByteBuffer
     }
 
+    /// The message type.
+    let type: String
+    /// What the message is made of.
+    let content: OutboundMessage.Content
+    /// Bytes counted against queue bounds.
+    let size: Int
     private let cache = Mutex<(json: ByteBuffer?, socketIO: [String: [Frame]])>((nil, [:]))
+
+    init(type: String, content: OutboundMessage.Content) {
+        self.type = type
+        self.content = content
+        switch content {
+        case .object(let buffer), .binary(let buffer), .raw(let buffer):
+            self.size = buffer.readableBytes
+        case .event(let arguments, let attachments), .ack(_, let arguments, let attachments):
+            self.size = arguments.reduce(type.utf8.count + 16) { $0 + $1.readableBytes + 1 } + attachments.reduce(0) { $0 + $1.readableBytes }
+        }
+    }
 
     /// The `json` codec's form.
     func json(of message: OutboundMessage) -> ByteBuffer {

@@ -8,7 +8,8 @@ public final class RelayMetrics: Sendable {
     public let sessionsActive = Meter(label: "relay_sessions_active")
     /// Rooms with at least one member.
     public let roomsActive = Meter(label: "relay_rooms_active")
-    /// Time from queueing a message to writing it to the socket.
+    /// Time from queueing a message to writing it to the socket: one sample per batch of
+    /// writes (per turn of an event loop), the longest wait in the batch.
     public let deliveryLatency = Timer(label: "relay_delivery_latency_seconds", preferredDisplayUnit: .seconds)
     /// Connections accepted, by endpoint template.
     private let acceptedByEndpoint = ShardedMap<String, Counter>(shardCount: 4)

@@ -26,7 +26,7 @@ final class RelayState: Sendable {
         self.runtime = runtime
         self.metrics = metrics
         self.logger = logger
-        self.loops = LoopContexts(sweepInterval: table.sweepInterval)
+        self.loops = LoopContexts(sweepInterval: table.sweepInterval, deliveryLatency: metrics.deliveryLatency)
     }
 
     /// The cluster side of this process (created once, in cluster mode).

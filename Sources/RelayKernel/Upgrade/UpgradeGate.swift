@@ -42,7 +42,7 @@ final class UpgradeGate: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = Self.unwrapInboundIn(data)
+        let part = self.unwrapInboundIn(data)
         guard case .head(let head) = part else {
             if !self.refusing { context.fireChannelRead(data) }
             return
@@ -104,10 +104,10 @@ final class UpgradeGate: ChannelInboundHandler, RemovableChannelHandler {
         let body = context.channel.allocator.buffer(string: reason + "\n")
         var headers = HTTPHeaders([("content-type", "text/plain; charset=utf-8"), ("content-length", "\(body.readableBytes)"), ("connection", "close")])
         headers.add(contentsOf: extra)
-        context.write(Self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
-        context.write(Self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        context.write(self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        context.write(self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         let channel = context.channel
-        context.writeAndFlush(Self.wrapOutboundOut(.end(nil))).whenComplete { _ in
+        context.writeAndFlush(self.wrapOutboundOut(.end(nil))).whenComplete { _ in
             channel.close(promise: nil)
         }
     }

@@ -17,7 +17,7 @@ final class MessageCompressor: ChannelOutboundHandler, RemovableChannelHandler {
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        var frame = Self.unwrapOutboundIn(data)
+        var frame = self.unwrapOutboundIn(data)
         guard frame.fin, frame.opcode == .text || frame.opcode == .binary, frame.data.readableBytes >= MessageDeflater.minimumSize else {
             return context.write(data, promise: promise)
         }
@@ -30,7 +30,7 @@ final class MessageCompressor: ChannelOutboundHandler, RemovableChannelHandler {
             context.close(promise: nil)
             return
         }
-        context.write(Self.wrapOutboundOut(frame), promise: promise)
+        context.write(self.wrapOutboundOut(frame), promise: promise)
     }
 }
 

@@ -10,6 +10,8 @@ import NIOWebSocket
 /// frame of ours (``close(_:)``), the handler waits `closeTimeout` for the peer's, then closes the
 /// channel. It is an inbound handler only: what the relay sends goes straight to NIO's encoder
 /// (through a ``MessageCompressor`` when permessage-deflate was negotiated).
+///
+/// Confined to one thread, its stored properties skip Swift's dynamic exclusivity checks.
 final class WebSocketProtocolHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = WebSocketFrame
     typealias InboundOut = WebSocketMessage
@@ -54,15 +56,15 @@ final class WebSocketProtocolHandler: ChannelInboundHandler, RemovableChannelHan
     /// The decoder's frame limit, narrowed while a fragmented message arrives.
     private let frameBound: FrameBound?
     private let loop: EventLoopContext?
-    private var sweepSlot: Int?
-    private var context: ChannelHandlerContext?
-    private var state = State.open
-    private var partial: Partial?
-    private var utf8 = UTF8Validator()
-    private var inflater: MessageInflater?
-    private var nextPing: NIODeadline?
-    private var pingUnanswered = false
-    private var flushPending = false
+    @exclusivity(unchecked) private var sweepSlot: Int?
+    @exclusivity(unchecked) private var context: ChannelHandlerContext?
+    @exclusivity(unchecked) private var state = State.open
+    @exclusivity(unchecked) private var partial: Partial?
+    @exclusivity(unchecked) private var utf8 = UTF8Validator()
+    @exclusivity(unchecked) private var inflater: MessageInflater?
+    @exclusivity(unchecked) private var nextPing: NIODeadline?
+    @exclusivity(unchecked) private var pingUnanswered = false
+    @exclusivity(unchecked) private var flushPending = false
 
     /// `loop` runs the heartbeat and close time-out; without it (tests) call ``sweep(at:)``.
     /// `frameBound` is the ``BoundedFrameDecoder``'s limit.
@@ -87,7 +89,7 @@ final class WebSocketProtocolHandler: ChannelInboundHandler, RemovableChannelHan
     // MARK: Inbound
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = Self.unwrapInboundIn(data)
+        let frame = self.unwrapInboundIn(data)
         self.pingUnanswered = false
         switch self.state {
         case .open:
@@ -130,7 +132,7 @@ final class WebSocketProtocolHandler: ChannelInboundHandler, RemovableChannelHan
             }
             self.append(frame, maskKey: maskKey, context: context)
         case .ping:
-            context.write(Self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: frame.data.unmasked(maskKey))), promise: nil)
+            context.write(self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: frame.data.unmasked(maskKey))), promise: nil)
             self.flushPending = true
         case .pong:
             break
@@ -176,7 +178,7 @@ final class WebSocketProtocolHandler: ChannelInboundHandler, RemovableChannelHan
         }
         self.partial = nil
         self.frameBound?.reset()
-        context.fireChannelRead(Self.wrapInboundOut(WebSocketMessage(kind: partial.kind, data: partial.data!)))
+        context.fireChannelRead(self.wrapInboundOut(WebSocketMessage(kind: partial.kind, data: partial.data!)))
     }
 
     private func makeInflater() throws(MessageInflater.Failure) -> MessageInflater {
@@ -197,7 +199,7 @@ final class WebSocketProtocolHandler: ChannelInboundHandler, RemovableChannelHan
             var echo = context.channel.allocator.buffer(capacity: 2)
             if let code { echo.writeInteger(code) }
             let channel = context.channel
-            context.writeAndFlush(Self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: echo))).whenComplete { _ in
+            context.writeAndFlush(self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: echo))).whenComplete { _ in
                 channel.close(promise: nil)
             }
         }
@@ -211,7 +213,7 @@ final class WebSocketProtocolHandler: ChannelInboundHandler, RemovableChannelHan
         self.state = .closeSent(since: .now())
         context.fireUserInboundEventTriggered(Event.failed(reason))
         let channel = context.channel
-        context.writeAndFlush(Self.wrapOutboundOut(reason.frame(allocator: channel.allocator))).whenComplete { _ in
+        context.writeAndFlush(self.wrapOutboundOut(reason.frame(allocator: channel.allocator))).whenComplete { _ in
             // Shutting output lets the peer see the close frame even if it sends more meanwhile
             // (a full close with unread input would reset the connection).
             channel.close(mode: .output, promise: nil)
@@ -259,7 +261,7 @@ final class WebSocketProtocolHandler: ChannelInboundHandler, RemovableChannelHan
     func close(_ reason: CloseReason) {
         guard let context, case .open = self.state else { return }
         self.state = .closeSent(since: .now())
-        context.writeAndFlush(Self.wrapOutboundOut(reason.frame(allocator: context.channel.allocator)), promise: nil)
+        context.writeAndFlush(self.wrapOutboundOut(reason.frame(allocator: context.channel.allocator)), promise: nil)
     }
 
     // MARK: Deadlines
@@ -279,7 +281,7 @@ final class WebSocketProtocolHandler: ChannelInboundHandler, RemovableChannelHan
             }
             self.pingUnanswered = true
             self.nextPing = time.now + interval
-            context.writeAndFlush(Self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .ping, data: context.channel.allocator.buffer(capacity: 0))), promise: nil)
+            context.writeAndFlush(self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .ping, data: context.channel.allocator.buffer(capacity: 0))), promise: nil)
         case .closeSent(let since):
             if time.now - since >= self.configuration.closeTimeout {
                 self.state = .closed
