@@ -185,6 +185,9 @@ run_case many-streams        many-streams --producers 100 --subscribers 10 --fra
 run_case binary-fanout       binary-fanout --subscribers 100 --frame-bytes 16384 --rate 50 --duration 10
 run_case slow-consumer       slow-consumer --subscribers 50 --frame-bytes 4096 --rate 200 --duration 5 --rounds 3
 run_case connect-storm       connect-storm --concurrency 32 --duration 5
+# The same with a token per connection (a user each): no connection finds its token verified.
+if [ "$SMOKE" = 1 ]; then STORM_USERS=200; else STORM_USERS=40000; fi
+run_case connect-storm-users connect-storm --concurrency 32 --duration 5 --users "$STORM_USERS"
 
 # Idle memory on fresh servers: memory freed by earlier scenarios would hide new allocations.
 if [ "$SMOKE" = 1 ]; then IDLE_SIZES="100"; else IDLE_SIZES="5000 10000 15000"; fi
@@ -194,7 +197,8 @@ for n in $IDLE_SIZES; do
     start_relay
     start_baseline
     sleep 1
-    run_case "idle-$n" idle --connections "$n" --settle 3
+    # One user per connection: each holds its own identity and claims, as in production.
+    run_case "idle-$n" idle --connections "$n" --settle 3 --users "$n"
 done
 
 echo "{\"case\":\"_machine_after\",\"uptime_after\":\"$(uptime)\"}" >> "$RESULTS"

@@ -30,6 +30,7 @@ METRICS = {
     "connect-storm": [("conns_per_s", "connections/s"), ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"),
                       ("errors", "errors"), ("server_cpu_us_per_conn", "server CPU µs/connection")],
 }
+METRICS["connect-storm-users"] = METRICS["connect-storm"]
 IDLE = [("kib_per_conn", "RSS KiB per connection"), ("open", "open after settle"), ("errors", "errors")]
 
 

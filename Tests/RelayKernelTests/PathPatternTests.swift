@@ -61,4 +61,12 @@ struct PathPatternTests {
     @Test func literalSegmentsAreNotDecoded() {
         #expect(PathPattern("/a b").match("/a%20b") == nil)
     }
+
+    /// Query strings are form-encoded: `+` is a space as well (`?name=a+b%21`).
+    @Test func queryValuesAreFormDecoded() {
+        #expect(UpgradeRequest.parseQuery("token=a%2Bb+c&resume=&lastSeen=7&x") == ["token": "a+b c", "resume": "", "lastSeen": "7", "x": ""])
+        #expect(UpgradeRequest.parseQuery("bad=%zz+1") == ["bad": "%zz+1"])
+        #expect(UpgradeRequest.path(of: "/ws/a?b=c?d") == "/ws/a" && UpgradeRequest.query(of: "/ws/a?b=c?d") == "b=c?d")
+        #expect(UpgradeRequest.query(of: "/ws") == nil)
+    }
 }

@@ -51,6 +51,44 @@ struct TokenVerifierTests {
         }
     }
 
+    // MARK: Verified tokens are remembered
+
+    @Test func aRememberedTokenIsStillRefusedOnceExpired() async throws {
+        let verifier = try await Self.verifier(leeway: 5)
+        let token = try await Self.mint(["sub": "alice", "exp": .double(Self.now + 60)])
+        #expect(await Self.refusal(token, by: verifier) == nil)
+        // Presented again: no signature check, but the expiry still counts.
+        #expect(await Self.refusal(token, by: verifier, now: Self.now + 30) == nil)
+        #expect(await Self.refusal(token, by: verifier, now: Self.now + 66) == "token expired")
+    }
+
+    @Test func aRememberedTokenIsStillRefusedBeforeItsNotBefore() async throws {
+        let verifier = try await Self.verifier(leeway: 0)
+        let token = try await Self.mint(["sub": "alice", "nbf": .double(Self.now)])
+        #expect(await Self.refusal(token, by: verifier) == nil)
+        #expect(await Self.refusal(token, by: verifier, now: Self.now - 10) == "token not yet valid")
+    }
+
+    @Test func anotherKeySetDoesNotTrustWhatTheFirstVerified() async throws {
+        let token = try await Self.mint(["sub": "alice"])
+        #expect(await Self.refusal(token, by: try await Self.verifier()) == nil)
+        // A reload builds a new verifier: its cache starts empty.
+        #expect(await Self.refusal(token, by: try await Self.verifier(secret: Self.otherSecret)) == "invalid token signature")
+    }
+
+    @Test func theCacheKeepsItsBoundDroppingTheOldest() {
+        let cache = VerifiedTokenCache(capacity: 2)
+        let identity = VerifiedIdentity(userId: "u", claims: [:], expiresAt: nil)
+        cache["a"] = identity
+        cache["b"] = identity
+        cache["a"] = identity  // already known: keeps its place
+        cache["c"] = identity
+        #expect(cache["a"] == nil)
+        #expect(cache["b"] == identity && cache["c"] == identity)
+        cache["d"] = identity
+        #expect(cache["b"] == nil && cache["c"] == identity && cache["d"] == identity)
+    }
+
     // MARK: HS256
 
     @Test func validTokenGivesUserAndClaims() async throws {

@@ -1,4 +1,5 @@
 import BenchWire
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -25,8 +26,27 @@ struct Target: Sendable {
     let port: Int
     let path: String
     let auth: AuthMode
-    let token: String
+    /// The tokens connections take in turn (one per user with `--users`).
+    let tokens: [String]
     let connectTimeout: TimeAmount
+    private let next = NIOLockedValueBox(0)
+
+    init(port: Int, path: String, auth: AuthMode, tokens: [String], connectTimeout: TimeAmount) {
+        self.port = port
+        self.path = path
+        self.auth = auth
+        self.tokens = tokens
+        self.connectTimeout = connectTimeout
+    }
+
+    /// The token for the next connection.
+    func nextToken() -> String {
+        let turn = self.next.withLockedValue { next -> Int in
+            defer { next &+= 1 }
+            return next
+        }
+        return self.tokens[turn % self.tokens.count]
+    }
 }
 
 /// What a connection does with the messages it receives.
@@ -357,7 +377,8 @@ struct Connector: Sendable {
         let promise = loop.makePromise(of: BenchConnection.self)
         let stats = self.board.stats(for: loop)
         let target = self.target
-        let uri = target.auth == .query ? target.path + (target.path.contains("?") ? "&" : "?") + "token=" + target.token : target.path
+        let token = target.nextToken()
+        let uri = target.auth == .query ? target.path + (target.path.contains("?") ? "&" : "?") + "token=" + token : target.path
         let bootstrap = ClientBootstrap(group: loop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connectTimeout(target.connectTimeout)
@@ -397,7 +418,7 @@ struct Connector: Sendable {
             switch target.auth {
             case .firstMessage:
                 return connection.request(
-                    "{\"type\":\"auth\",\"token\":\"\(target.token)\"}",
+                    "{\"type\":\"auth\",\"token\":\"\(token)\"}",
                     expect: "connected",
                     timeout: target.connectTimeout
                 ).map { hello in connection.noteHello(hello) }

@@ -55,6 +55,9 @@ struct CommonOptions: ParsableArguments {
     @Option(help: "The token's `sub` (the user owning the benchmark's streams).")
     var sub: String = "bench"
 
+    @Option(help: "Distinct users: connections take N tokens in turn (subs <sub>-0 … <sub>-N-1), so a server sees N identities instead of one.")
+    var users: Int = 1
+
     @Option(help: "Name of the server under test, printed with the figures (e.g. relay, baseline).")
     var label: String = ""
 
@@ -79,11 +82,17 @@ struct CommonOptions: ParsableArguments {
     @Flag(help: "Progress on stderr.")
     var verbose = false
 
-    func token(claims: [(String, String)] = []) throws -> String {
+    func token(claims: [(String, String)] = [], sub: String? = nil) throws -> String {
         if let token = self.token { return token }
         let secret = self.secret ?? getenv("RELAY_JWT_SECRET").map { String(cString: $0) }
         guard let secret, !secret.isEmpty else { return "bench-token-unsigned" }
-        return JWT.hs256(secret: Array(secret.utf8), sub: self.sub, extraClaims: claims, ttl: 6 * 3600)
+        return JWT.hs256(secret: Array(secret.utf8), sub: sub ?? self.sub, extraClaims: claims, ttl: 6 * 3600)
+    }
+
+    /// The connections' tokens: one, or one per user with `--users`.
+    func tokens() throws -> [String] {
+        guard self.users > 1 else { return [try self.token()] }
+        return try (0..<self.users).map { try self.token(sub: "\(self.sub)-\($0)") }
     }
 
     /// A connector like the scenario's own, to another server on 127.0.0.1 (a second node).
@@ -92,7 +101,7 @@ struct CommonOptions: ParsableArguments {
         return Connector(
             group: bench.group,
             board: bench.board,
-            target: Target(port: port, path: target.path, auth: target.auth, token: target.token, connectTimeout: target.connectTimeout)
+            target: Target(port: port, path: target.path, auth: target.auth, tokens: target.tokens, connectTimeout: target.connectTimeout)
         )
     }
 
@@ -114,7 +123,7 @@ struct CommonOptions: ParsableArguments {
             port: self.port,
             path: self.path,
             auth: auth,
-            token: try self.token(),
+            tokens: try self.tokens(),
             connectTimeout: .milliseconds(Int64(self.connectTimeout * 1000))
         )
         let verbose = self.verbose

@@ -1,3 +1,4 @@
+import ExtrasBase64
 import Foundation
 import JWTKit
 
@@ -16,6 +17,8 @@ public struct TokenVerifier: Sendable {
     private let jwksKeyIDs: Set<String>
     private let jwksAlgorithms: Set<String>
     private let settings: AuthSettings
+    /// Tokens already verified with these keys (a reload makes a new verifier, and a new cache).
+    private let verified = VerifiedTokenCache(capacity: 4096)
 
     /// Whether any key is configured.
     public var hasKeys: Bool { self.hmacKeys != nil || self.jwksKeys != nil }
@@ -53,6 +56,17 @@ public struct TokenVerifier: Sendable {
     /// Verifies `token` at time `now` (seconds since 1970).
     public func verify(_ token: String, now: Double? = nil) async throws(Failure) -> VerifiedIdentity {
         let now = now ?? Date().timeIntervalSince1970
+        if let known = self.verified[token] {
+            // The signature and the key were checked; the time-bound claims are checked again.
+            try self.checkClaims(known.claims, now: now)
+            return known
+        }
+        let identity = try await self.verifySignature(token, now: now)
+        self.verified[token] = identity
+        return identity
+    }
+
+    private func verifySignature(_ token: String, now: Double) async throws(Failure) -> VerifiedIdentity {
         let header = try Self.header(of: token)
         guard let algorithm = header["alg"]?.stringValue else { throw Failure(reason: "token has no alg") }
         let keys: JWTKeyCollection
@@ -103,17 +117,11 @@ public struct TokenVerifier: Sendable {
     }
 
     private static func header(of token: String) throws(Failure) -> [String: JSONValue] {
-        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3, let data = Self.base64URLDecode(parts[0]),
+        let parts = token.utf8.split(separator: UInt8(ascii: "."), maxSplits: 3, omittingEmptySubsequences: false)
+        guard parts.count == 3, let data = try? Base64.decode(bytes: parts[0], options: [.base64UrlAlphabet, .omitPaddingCharacter]),
             let header = try? JSONParser.parse(data).objectValue
         else { throw Failure(reason: "malformed token") }
         return header
-    }
-
-    static func base64URLDecode(_ text: Substring) -> [UInt8]? {
-        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while base64.count % 4 != 0 { base64 += "=" }
-        return Data(base64Encoded: base64).map { Array($0) }
     }
 
     private static func algorithms(of jwks: JWKS) -> Set<String> {

@@ -25,12 +25,27 @@ public struct ClientID: Hashable, Sendable, CustomStringConvertible, Codable {
     }
 }
 
-/// Random URL-safe tokens from the system's secure generator.
+/// Random URL-safe tokens (letters and digits) from the system's secure generator.
 enum RandomToken {
-    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+    private static let alphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".utf8)
 
     static func make(length: Int) -> String {
         var generator = SystemRandomNumberGenerator()
-        return String((0..<length).map { _ in Self.alphabet[Int(generator.next(upperBound: UInt32(Self.alphabet.count)))] })
+        return String(unsafeUninitializedCapacity: length) { output in
+            var written = 0
+            while written < length {
+                // Eight random bytes per draw; bytes past the largest multiple of 62 are skipped,
+                // so every character is equally likely.
+                var bits = generator.next()
+                for _ in 0..<8 where written < length {
+                    let byte = UInt8(truncatingIfNeeded: bits)
+                    bits >>= 8
+                    guard byte < 248 else { continue }
+                    output[written] = Self.alphabet[Int(byte % 62)]
+                    written += 1
+                }
+            }
+            return length
+        }
     }
 }

@@ -76,6 +76,11 @@ final class RouteTable: Sendable {
 
     /// The endpoint serving `path`, with the path's parameters.
     func endpoint(forPath path: String) -> (CompiledEndpoint, [String: String])? {
+        self.endpoint(forPath: path[...])
+    }
+
+    /// The endpoint serving `path`, with the path's parameters.
+    func endpoint(forPath path: Substring) -> (CompiledEndpoint, [String: String])? {
         for endpoint in self.endpoints {
             if let parameters = endpoint.pattern.match(path) { return (endpoint, parameters) }
         }

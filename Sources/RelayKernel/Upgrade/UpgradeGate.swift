@@ -1,4 +1,4 @@
-import Foundation
+import ExtrasBase64
 import NIOCore
 import NIOHTTP1
 
@@ -74,23 +74,23 @@ final class UpgradeGate: ChannelInboundHandler, RemovableChannelHandler {
     /// Why `head` may not be upgraded, if it may not.
     private func refusal(of head: HTTPRequestHead) -> (HTTPResponseStatus, String, [(String, String)])? {
         guard head.method == .GET else { return (.badRequest, "a WebSocket upgrade must be a GET", []) }
-        guard Self.tokens(head.headers["upgrade"]).contains("websocket") else {
+        guard Self.header(head.headers, "upgrade", hasToken: "websocket") else {
             return (.badRequest, "a WebSocket upgrade needs 'Upgrade: websocket'", [])
         }
         guard head.version.major > 1 || (head.version.major == 1 && head.version.minor >= 1) else { return (.badRequest, "a WebSocket upgrade needs HTTP/1.1", []) }
-        guard Self.tokens(head.headers["connection"]).contains("upgrade") else {
+        guard Self.header(head.headers, "connection", hasToken: "upgrade") else {
             return (.badRequest, "a WebSocket upgrade needs 'Connection: Upgrade'", [])
         }
         let versions = head.headers["sec-websocket-version"]
-        guard versions.count == 1, versions[0].trimmingCharacters(in: .whitespaces) == "13" else {
+        guard versions.count == 1, Self.trimmed(versions[0][...].utf8).elementsEqual("13".utf8) else {
             return (.upgradeRequired, "only WebSocket version 13 is supported", [("sec-websocket-version", "13")])
         }
         let keys = head.headers["sec-websocket-key"]
-        guard keys.count == 1, Data(base64Encoded: keys[0].trimmingCharacters(in: .whitespaces))?.count == 16 else {
+        guard keys.count == 1, (try? Base64.decode(bytes: Self.trimmed(keys[0][...].utf8)))?.count == 16 else {
             return (.badRequest, "Sec-WebSocket-Key must be the base64 of 16 bytes", [])
         }
         let table = self.state.currentTable
-        guard let (endpoint, _) = table.endpoint(forPath: String(UpgradeRequest.path(of: head.uri))) else {
+        guard let (endpoint, _) = table.endpoint(forPath: UpgradeRequest.path(of: head.uri)) else {
             return (.notFound, "no WebSocket endpoint at this path", [])
         }
         if let origin = head.headers["origin"].first, !endpoint.origins.contains(where: { $0.matches(origin) }) {
@@ -121,12 +121,22 @@ final class UpgradeGate: ChannelInboundHandler, RemovableChannelHandler {
     /// Whether `head` asks for a WebSocket: `Upgrade: websocket` (any case), or a
     /// `Sec-WebSocket-Key` (a handshake missing its `Upgrade` header is refused, not served).
     static func isWebSocketUpgrade(_ head: HTTPRequestHead) -> Bool {
-        Self.tokens(head.headers["upgrade"]).contains("websocket") || head.headers.contains(name: "sec-websocket-key")
+        Self.header(head.headers, "upgrade", hasToken: "websocket") || head.headers.contains(name: "sec-websocket-key")
     }
 
-    /// The comma-separated tokens of header values, lowercased.
-    private static func tokens(_ values: [String]) -> [String] {
-        values.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+    /// Whether a comma-separated header (`Connection`, `Upgrade`) lists `token` (lowercase ASCII),
+    /// in any case.
+    private static func header(_ headers: HTTPHeaders, _ name: String, hasToken token: String) -> Bool {
+        headers[name].contains { value in
+            value.utf8.split(separator: UInt8(ascii: ",")).contains { Self.trimmed($0).elementsEqual(token.utf8) { $0 | 0x20 == $1 } }
+        }
+    }
+
+    /// `bytes` without the spaces and tabs around them.
+    private static func trimmed(_ bytes: Substring.UTF8View) -> Substring.UTF8View {
+        let isBlank = { (byte: UInt8) in byte == 0x20 || byte == 0x09 }
+        guard let first = bytes.firstIndex(where: { !isBlank($0) }), let last = bytes.lastIndex(where: { !isBlank($0) }) else { return bytes[bytes.endIndex...] }
+        return bytes[first...last]
     }
 }
 

@@ -1,4 +1,3 @@
-import Foundation
 import NIOCore
 import NIOHTTP1
 
@@ -23,12 +22,11 @@ struct UpgradeRequest: Sendable {
     }
 
     init(head: HTTPRequestHead, parameters: [String: String], remoteAddress: String?) {
-        let target = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
-        let authorization = head.headers["authorization"].first
+        let authorization = head.headers.first(name: "authorization")
         self.init(
             parameters: parameters,
-            query: target.count > 1 ? Self.parseQuery(target[1]) : [:],
-            bearerToken: authorization.flatMap { $0.lowercased().hasPrefix("bearer ") ? String($0.dropFirst(7)).trimmingSpaces : nil },
+            query: Self.query(of: head.uri).map(Self.parseQuery) ?? [:],
+            bearerToken: authorization.flatMap(Self.bearerToken),
             remoteAddress: remoteAddress
         )
     }
@@ -41,17 +39,33 @@ struct UpgradeRequest: Sendable {
 
     /// The path of a request target, without its query.
     static func path(of uri: String) -> Substring {
-        uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        guard let mark = uri.utf8.firstIndex(of: UInt8(ascii: "?")) else { return uri[...] }
+        return uri[..<mark]
     }
 
+    /// The query of a request target, if it has one.
+    static func query(of uri: String) -> Substring? {
+        guard let mark = uri.utf8.firstIndex(of: UInt8(ascii: "?")) else { return nil }
+        return uri[uri.utf8.index(after: mark)...]
+    }
+
+    /// `name=value&…` pairs, form-decoded (`+` is a space, `%XX` a byte).
     static func parseQuery(_ query: Substring) -> [String: String] {
         var result: [String: String] = [:]
-        for pair in query.split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let name = String(parts[0]).replacingOccurrences(of: "+", with: " ").removingPercentEncodingSafely
-            let value = parts.count > 1 ? String(parts[1]).replacingOccurrences(of: "+", with: " ").removingPercentEncodingSafely : ""
-            result[name] = value
+        for pair in query.utf8.split(separator: UInt8(ascii: "&")) {
+            let parts = pair.split(separator: UInt8(ascii: "="), maxSplits: 1, omittingEmptySubsequences: false)
+            let value = parts.count > 1 ? Substring(parts[1]).formDecoded : ""
+            result[Substring(parts[0]).formDecoded] = value
         }
         return result
+    }
+
+    /// The credentials of `Authorization: Bearer <token>`.
+    private static func bearerToken(_ authorization: String) -> String? {
+        let scheme = "bearer "
+        guard authorization.utf8.count > scheme.utf8.count,
+            authorization.utf8.prefix(scheme.utf8.count).elementsEqual(scheme.utf8, by: { $0 | 0x20 == $1 })
+        else { return nil }
+        return String(authorization.dropFirst(scheme.count)).trimmingSpaces
     }
 }

@@ -87,7 +87,7 @@ final class WebSocketUpgrader: NIOTypedHTTPServerProtocolUpgrader, Sendable {
         let deflate: PerMessageDeflate?
 
         init?(head: HTTPRequestHead, table: RouteTable) {
-            guard let (endpoint, parameters) = table.endpoint(forPath: String(UpgradeRequest.path(of: head.uri))) else { return nil }
+            guard let (endpoint, parameters) = table.endpoint(forPath: UpgradeRequest.path(of: head.uri)) else { return nil }
             self.endpoint = endpoint
             self.parameters = parameters
             self.deflate = PerMessageDeflate.negotiate(offers: head.headers["sec-websocket-extensions"], settings: endpoint.settings.compression)
