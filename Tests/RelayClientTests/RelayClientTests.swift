@@ -78,7 +78,7 @@ struct RelayClientTests {
         #expect(waits.map(\.attempt) == Array(1...7), "\(log.map(\.state))")
         for wait in waits {
             #expect(wait.delay >= .zero && wait.delay <= backoff.window(attempt: wait.attempt - 1), "\(wait)")
-            #expect(wait.waited >= wait.delay && wait.waited < wait.delay + .milliseconds(250), "\(wait)")
+            #expect(wait.waited >= wait.delay && wait.waited < wait.delay + .seconds(1), "\(wait)")  // upper bound: scheduling slack on a loaded machine
         }
         #expect(Set(waits.map(\.delay)).count > 1, "no jitter")
         #expect(log.last?.state == .closed(error))
