@@ -1,5 +1,5 @@
 /**
- * Types of relay.mjs, the ES module form of relay.js (docs/relay-js.md). The declarations are
+ * Types of relay.mjs, the ES module form of relay.js (docs/clients/relay-js.md). The declarations are
  * those of relay.d.ts; the module exports its `RelayClient` (also as the default export).
  *
  *   import { RelayClient } from "./relay.mjs";

@@ -1,5 +1,5 @@
 /**
- * Types of relay.js, the browser client the relay serves at /relay.js (docs/relay-js.md): a
+ * Types of relay.js, the browser client the relay serves at /relay.js (docs/clients/relay-js.md): a
  * classic script that defines the global `RelayClient`. For the ES module (/relay.mjs) see
  * relay.d.mts, which exports the same class.
  *
@@ -36,7 +36,7 @@ declare namespace RelayClient {
     /** What waits in `queue` while disconnected: JSON text or a binary frame. */
     type Queued = string | Uint8Array | ArrayBuffer;
 
-    /** Constructor options; every one is optional (defaults in docs/relay-js.md). */
+    /** Constructor options; every one is optional (defaults in docs/clients/relay-js.md). */
     interface Options {
         /** JWT sent as `?token=` on every connect and reconnect. Default `null`. */
         token?: string | null;
@@ -176,7 +176,7 @@ declare namespace RelayClient {
     }
 }
 
-/** The relay client (docs/relay-js.md). */
+/** The relay client (docs/clients/relay-js.md). */
 declare class RelayClient {
     /**
      * @param url a WebSocket endpoint path (`/ws`, resolved against the page) or a full

@@ -1,5 +1,5 @@
 /*
- * relay.mjs: relay.js as an ES module (docs/relay-js.md); types in relay.d.mts.
+ * relay.mjs: relay.js as an ES module (docs/clients/relay-js.md); types in relay.d.mts.
  *
  *   import { RelayClient } from "/relay.mjs";
  *
