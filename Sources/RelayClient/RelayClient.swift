@@ -1,5 +1,6 @@
 public import Foundation
 public import NIOCore
+import NIOConcurrencyHelpers
 import NIOHTTP1
 import NIOPosix
 import NIOWebSocket
@@ -101,7 +102,11 @@ public actor RelayClient {
     ///   ``RelayClientError/Code/closed``.
     @discardableResult
     public func connect() async throws -> RelaySession {
-        if case .open(let session) = self.state { return session }
+        switch self.state {
+        case .open(let session): return session
+        case .closed(let failure): throw failure ?? RelayClientError(.closed, "the client was closed")
+        default: break
+        }
         if self.ending { throw RelayClientError(.closed, "the client was closed") }
         if self.runner == nil {
             self.runner = Task { await self.run() }
@@ -174,17 +179,16 @@ public actor RelayClient {
             {
                 return RelayClientError(.upgradeRefused, "the relay answered the upgrade with HTTP \(head.status.code)")
             }
-            return nil
         case .closed(code: 1008, afterConnected: false):
             return RelayClientError(.authenticationFailed, "the relay refused the credentials (close 1008)", closeCode: 1008)
-        case .closed(_, afterConnected: let connected):
-            return self.configuration.reconnect || !connected ? nil : RelayClientError(.closed, "the connection was lost", closeCode: end.closeCode)
+        default:
+            break
         }
+        return self.configuration.reconnect ? nil : RelayClientError(.closed, "the connection ended and reconnect is off", closeCode: end.closeCode)
     }
 
     /// Events of one socket, in the order its event loop saw them.
     private enum SocketEvent: Sendable {
-        case opened(WebSocket)
         case text(String)
         case binary(Data)
         case closed(Int?)
@@ -206,6 +210,7 @@ public actor RelayClient {
         }
         let target = self.upgradeURL(token: self.configuration.tokenTransport == .query ? token : nil)
         let (events, sink) = AsyncStream.makeStream(of: SocketEvent.self)
+        let opened = NIOLockedValueBox<WebSocket?>(nil)
         let pingInterval = self.configuration.pingInterval.map { TimeAmount.nanoseconds(Self.nanoseconds($0)) }
         let upgraded: EventLoopFuture<Void> = WebSocket.connect(
             to: target,
@@ -214,7 +219,7 @@ public actor RelayClient {
             on: self.group
         ) { (socket: WebSocket) -> Void in
             // On the socket's event loop, before any frame is read.
-            sink.yield(.opened(socket))
+            opened.withLockedValue { $0 = socket }
             socket.onText { _, text in sink.yield(.text(text)) }
             socket.onBinary { _, buffer in sink.yield(.binary(Data(buffer.readableBytesView))) }
             socket.onClose.whenComplete { _ in
@@ -229,11 +234,11 @@ public actor RelayClient {
             sink.finish()
             return .failed(error)
         }
-        var iterator = events.makeAsyncIterator()
-        guard case .opened(let socket)? = await iterator.next() else {
+        guard let socket = opened.withLockedValue({ $0 }) else {
             return .closed(code: nil, afterConnected: false)
         }
         if self.ending {
+            // close() ran while the upgrade was under way.
             socket.close(code: .normalClosure, promise: nil)
             return .closed(code: nil, afterConnected: false)
         }
@@ -243,10 +248,8 @@ public actor RelayClient {
         }
         var connected = false
         var closeCode: Int?
-        loop: while let event = await iterator.next() {
+        loop: for await event in events {
             switch event {
-            case .opened:
-                continue
             case .text(let text):
                 connected = self.receive(text: text) || connected
             case .binary(let data):

@@ -176,6 +176,8 @@ class RelayClient:
         ``gave_up``, ``closed``)."""
         if isinstance(self.state, Open):
             return self.state.session
+        if isinstance(self.state, Closed):
+            raise self.state.error or RelayClientError("closed", "the client was closed")
         if self._ending:
             raise RelayClientError("closed", "the client was closed")
         waiter: asyncio.Future[Session] = asyncio.get_running_loop().create_future()
@@ -233,8 +235,8 @@ class RelayClient:
         if end.close_code == 1008 and not end.connected:
             return RelayClientError("authentication_failed", "the relay refused the credentials (close 1008)",
                                     close_code=1008)
-        if not self._reconnect and end.connected:
-            return RelayClientError("closed", "the connection was lost", close_code=end.close_code)
+        if not self._reconnect:
+            return RelayClientError("closed", "the connection ended and reconnect is off", close_code=end.close_code)
         return None
 
     async def _connect_once(self) -> _End:
