@@ -129,7 +129,6 @@ let package = Package(
             name: "RelayClient",
             dependencies: [
                 .product(name: "WebSocketKit", package: "websocket-kit"),
-                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

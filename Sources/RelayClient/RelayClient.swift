@@ -1,6 +1,5 @@
 public import Foundation
 public import NIOCore
-import NIOConcurrencyHelpers
 import NIOHTTP1
 import NIOPosix
 import NIOWebSocket
@@ -25,7 +24,7 @@ import WebSocketKit
 /// - ``connect()`` opens the connection and returns once the relay sent `connected`.
 /// - ``messages`` yields every message except `connected`, in order, across reconnects.
 /// - ``states`` yields every ``ConnectionState`` change.
-/// - While disconnected, ``send(_:)-(JSONValue)`` queues (up to `queueLimit`).
+/// - While disconnected, `send` queues (up to `queueLimit`) and sends in order once connected.
 /// - A close with 1008 before `connected` (credentials refused) ends the client with
 ///   ``RelayClientError/Code/authenticationFailed``: it is not retried. A 1008 on a connection
 ///   that was open (its token expired) is retried, with a token from `getToken`.
@@ -210,7 +209,15 @@ public actor RelayClient {
         }
         let target = self.upgradeURL(token: self.configuration.tokenTransport == .query ? token : nil)
         let (events, sink) = AsyncStream.makeStream(of: SocketEvent.self)
-        let opened = NIOLockedValueBox<WebSocket?>(nil)
+        // Completed by `onUpgrade`, which websocket-kit calls after its connect future succeeded,
+        // or not at all when the relay closes the connection right after the upgrade: so the
+        // attempt also ends at `openTimeout`.
+        let loop = self.group.any()
+        let opened = loop.makePromise(of: WebSocket.self)
+        let openTimeout = self.configuration.openTimeout
+        let deadline = loop.scheduleTask(in: .nanoseconds(Self.nanoseconds(openTimeout))) {
+            opened.fail(RelayClientError(.closed, "no WebSocket within \(openTimeout)"))
+        }
         let pingInterval = self.configuration.pingInterval.map { TimeAmount.nanoseconds(Self.nanoseconds($0)) }
         let upgraded: EventLoopFuture<Void> = WebSocket.connect(
             to: target,
@@ -219,7 +226,8 @@ public actor RelayClient {
             on: self.group
         ) { (socket: WebSocket) -> Void in
             // On the socket's event loop, before any frame is read.
-            opened.withLockedValue { $0 = socket }
+            opened.succeed(socket)
+            opened.futureResult.whenFailure { _ in socket.close(promise: nil) }  // too late: not used
             socket.onText { _, text in sink.yield(.text(text)) }
             socket.onBinary { _, buffer in sink.yield(.binary(Data(buffer.readableBytesView))) }
             socket.onClose.whenComplete { _ in
@@ -228,15 +236,17 @@ public actor RelayClient {
             }
             socket.pingInterval = pingInterval
         }
+        upgraded.cascadeFailure(to: opened)
+        let socket: WebSocket
         do {
-            try await upgraded.get()
+            // Not cancellable: a socket that opens is always either used or closed below.
+            socket = try await opened.futureResult.get()
         } catch {
+            deadline.cancel()
             sink.finish()
             return .failed(error)
         }
-        guard let socket = opened.withLockedValue({ $0 }) else {
-            return .closed(code: nil, afterConnected: false)
-        }
+        deadline.cancel()
         if self.ending {
             // close() ran while the upgrade was under way.
             socket.close(code: .normalClosure, promise: nil)

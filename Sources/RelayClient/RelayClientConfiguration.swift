@@ -41,6 +41,8 @@ public struct RelayClientConfiguration: Sendable {
     /// WebSocket ping period; a connection whose pong does not arrive before the next ping is
     /// dropped (and resumed). Finds dead TCP connections on mobile networks. `nil`: no pings.
     public var pingInterval: Duration?
+    /// Time allowed for the TCP connection and the WebSocket upgrade of one attempt.
+    public var openTimeout: Duration
     /// Largest WebSocket frame accepted from the relay, in bytes.
     public var maxFrameSize: Int
     /// How long ``RelayClient/close()`` waits for the relay to answer the close.
@@ -57,6 +59,7 @@ public struct RelayClientConfiguration: Sendable {
         queueLimit: Int = 256,
         requestTimeout: Duration = .seconds(5),
         pingInterval: Duration? = .seconds(25),
+        openTimeout: Duration = .seconds(10),
         maxFrameSize: Int = 16 << 20,
         closeTimeout: Duration = .seconds(2)
     ) {
@@ -69,6 +72,7 @@ public struct RelayClientConfiguration: Sendable {
         self.queueLimit = queueLimit
         self.requestTimeout = requestTimeout
         self.pingInterval = pingInterval
+        self.openTimeout = openTimeout
         self.maxFrameSize = maxFrameSize
         self.closeTimeout = closeTimeout
     }
