@@ -9,7 +9,7 @@ let swiftSettings: [SwiftSetting] = [
 
 let package = Package(
     name: "relay",
-    platforms: [.macOS(.v15)],
+    platforms: [.macOS(.v15), .iOS(.v16)],
     products: [
         .library(name: "RelayKernel", targets: ["RelayKernel"]),
         .library(name: "Plugins", targets: ["Plugins"]),
@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "RelaySQLite", targets: ["RelaySQLite"]),
         .library(name: "RelayPostgres", targets: ["RelayPostgres"]),
         .executable(name: "relay", targets: ["relay"]),
+        .library(name: "RelayClient", targets: ["RelayClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -37,6 +38,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/vapor/websocket-kit.git", from: "2.16.2"),
     ],
     targets: [
         .target(
@@ -125,6 +127,28 @@ let package = Package(
         .executableTarget(
             name: "relay",
             dependencies: ["RelayCLI", "Plugins"],
+            swiftSettings: swiftSettings
+        ),
+        // The client library for apps (iOS, macOS, Linux): no kernel, no plugins, no server.
+        .target(
+            name: "RelayClient",
+            dependencies: [
+                .product(name: "WebSocketKit", package: "websocket-kit"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "RelayClientTests",
+            dependencies: [
+                "RelayClient",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

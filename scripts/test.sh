@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test: Swift unit tests, the route-file checks, the integration suite against a
-# real relay over real sockets, and the out-of-tree plugin package's own tests.
+# Runs every test: Swift unit tests (with the Swift client's tests against a real relay process),
+# the route-file checks, the client type checks, the integration suite against a real relay over
+# real sockets (with the Python and browser clients' tests), and the out-of-tree plugin package's
+# own tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +16,10 @@ for file in routes.yaml deploy/*.yaml; do
     [ -e "$file" ] || continue
     .build/debug/relay check "$file"
 done
+
+echo "== client type checks (clients/python with mypy --strict, relay.js declarations with tsc --strict)"
+python3 -m mypy --config-file clients/python/pyproject.toml clients/python/src
+tsc -p tests/typescript
 
 echo "== example plugin package (plugins/chat-history)"
 (cd plugins/chat-history && swift build --build-tests && swift test --skip-build)

@@ -32,6 +32,7 @@ def demo_config() -> dict:
     cfg["server"]["host"] = "127.0.0.1"
     cfg.pop("store", None)
     cfg["plugins"]["relayjs"]["config"]["root"] = str(REPO / "web" / "relay.js")
+    cfg["plugins"]["relayjs-module"]["config"]["root"] = str(REPO / "web" / "relay.mjs")
     cfg["plugins"]["demo"]["config"]["root"] = str(REPO / "web" / "demo")
     return cfg
 

@@ -1,6 +1,6 @@
 """web/relay.js in a real headless Chromium: the send queue while disconnected (delivery after the
-reconnect, the bound and its overflow event), request time-outs, and reconnect delays (exponential
-backoff with full jitter, capped)."""
+reconnect, the bound and its overflow event), request time-outs, reconnect delays (exponential
+backoff with full jitter, capped), and the ES module form (web/relay.mjs)."""
 
 from __future__ import annotations
 
@@ -104,3 +104,22 @@ def test_reconnect_delays_grow_exponentially_with_jitter_and_a_cap(relay, browse
         cap = min(400, 100 * 2 ** entry["attempt"])
         assert 0 <= entry["delay"] <= cap, delays
     assert len({round(d["delay"]) for d in delays}) > 1, f"no jitter: {delays}"
+
+
+def test_the_es_module_exports_the_same_client(relay, browser):
+    server = relay(demo_config())
+    status, headers, _ = server.http_get("/relay.mjs")
+    assert status == 200 and headers["content-type"].startswith("text/javascript"), (status, headers)
+    driver = browser()
+    driver.get(f"{server.http_url}/demo/")
+    outcome = driver.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        import("/relay.mjs").then(async (module) => {
+            const relay = new module.RelayClient("/ws/pubsub", {});
+            relay.connect();
+            const pong = await relay.request({type: "ping"}, {reply: "pong", timeout: 5000});
+            done({same: module.default === module.RelayClient && module.RelayClient === window.RelayClient,
+                  reply: pong.type, state: relay.state, lastSeen: relay.lastSeen});
+            relay.close();
+        }).catch((error) => done({error: String(error)}));""")
+    assert outcome == {"same": True, "reply": "pong", "state": "open", "lastSeen": 1}, outcome

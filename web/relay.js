@@ -1,6 +1,6 @@
 /*
  * relay.js: browser client for Relay (plain JavaScript, no build step).
- * API reference: docs/relay-js.md. Wire protocol: docs/protocol.md.
+ * API reference: docs/clients/relay-js.md. Wire protocol: docs/protocol.md.
  *
  *   const relay = new RelayClient("/ws", { token });
  *   relay.on("cam-code", (msg) => …);

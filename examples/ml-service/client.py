@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""ML service for Relay's `ml-alerts` plugin (seed 004 §15), with the `websockets` package.
+"""ML service for Relay's `ml-alerts` plugin (seed 004 §15), with the `relay_client` package.
 
 Authenticates with a service token (claim role=ml-service), subscribes to streams as a
 video consumer and alert producer, decodes binary and JSON frames, runs FrameAnalyzer on the
-raw bytes and publishes an `alert` when a frame stands out. Reconnects with backoff and
-resumes, so no frame or acknowledgement is lost across a short outage.
+raw bytes and publishes an `alert` when a frame stands out. The connection is a
+`relay_client.RelayClient` (clients/python: `pip install ./clients/python`): it reconnects
+with backoff and resumes, so no frame or acknowledgement is lost across a short outage, and
+subscribes again when the relay could not resume.
 
     RELAY_TOKEN=$(relay token --sub ml-1 --claim role=ml-service) \\
         python3 client.py --url ws://localhost:8080/api/streams/ws --stream stream_abc
@@ -17,17 +19,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import random
 import sys
 import time
 
-from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
+from relay_client import Message, Open, RelayClient, RelayClientError
 
 from analyzer import FrameAnalyzer
-from relay_stream import Session, api_base, decode_frame, rest
+from relay_stream import api_base, decode_frame, rest
 
 
 def log(*parts: object) -> None:
@@ -37,7 +36,8 @@ def log(*parts: object) -> None:
 class MLService:
     def __init__(self, args: argparse.Namespace):
         self.args = args
-        self.session = Session(args.token)
+        self.relay = RelayClient(args.url, get_token=lambda: args.token, token_transport="first_message",
+                                 max_size=args.max_size)
         self.analyzers: dict[str, FrameAnalyzer] = {}
         self.frames = 0
         self.alerts = 0
@@ -49,53 +49,46 @@ class MLService:
         return [s["id"] for s in listed["streams"]]
 
     async def run(self) -> int:
-        deadline = time.monotonic() + self.args.timeout if self.args.timeout else None
-        backoff = 0.5
-        while True:
-            try:
-                async with connect(self.args.url, max_size=self.args.max_size, open_timeout=10) as ws:
-                    resumed = await self.session.start(ws)
-                    if resumed:
-                        log(f"resumed as {self.session.client_id}")
-                    else:
-                        await self.subscribe(ws)
-                    backoff = 0.5
-                    if await self.consume(ws, deadline):
-                        return 0
-            except TimeoutError:
-                log("timed out")
-                return 1
-            except (ConnectionClosed, OSError) as exc:
-                if getattr(exc, "rcvd", None) is not None and exc.rcvd.code == 1008:
-                    log(f"refused: {exc.rcvd.reason}")
-                    return 2
-                log(f"connection lost ({exc}); reconnecting in {backoff:.1f}s")
-            if deadline is not None and time.monotonic() > deadline:
-                log("timed out")
-                return 1
-            await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
-            backoff = min(backoff * 2, 10.0)
+        try:
+            async with asyncio.timeout(self.args.timeout or None):
+                await self.relay.connect()
+                sessions = asyncio.create_task(self.follow_sessions())
+                try:
+                    return await self.consume()
+                finally:
+                    sessions.cancel()
+                    await self.relay.close()
+        except TimeoutError:
+            log("timed out")
+            return 1
+        except RelayClientError as exc:
+            log(f"refused: {exc}" if exc.code == "authentication_failed" else f"relay: {exc}")
+            return 2
 
-    async def subscribe(self, ws) -> None:
-        for stream in self.streams():
-            await ws.send(json.dumps({
-                "type": "subscribe",
-                "clientType": "ml-service",
-                "streamId": stream,
-                "consumes": ["video-frame"],
-                "produces": ["alert"],
-                "format": self.args.format,
-            }))
+    async def follow_sessions(self) -> None:
+        """Subscribes on every new identity; a resumed one keeps its subscriptions."""
+        async for state in self.relay.states():
+            if not isinstance(state, Open):
+                continue
+            if state.session.start == "resumed":
+                log(f"resumed as {state.session.client_id} ({state.session.replayed} replayed)")
+                continue
+            for stream in self.streams():
+                await self.relay.send({
+                    "type": "subscribe",
+                    "clientType": "ml-service",
+                    "streamId": stream,
+                    "consumes": ["video-frame"],
+                    "produces": ["alert"],
+                    "format": self.args.format,
+                })
 
-    async def consume(self, ws, deadline: float | None) -> bool:
-        """Reads until done (True) or the connection ends (raises)."""
-        while True:
-            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-            message = await asyncio.wait_for(ws.recv(), timeout)  # TimeoutError past the deadline
-            self.session.received(message)
+    async def consume(self) -> int:
+        """Reads until done (0); the relay client reconnects and resumes underneath."""
+        async for message in self.relay.messages():
             frame = decode_frame(message)
             if frame is None:
-                self.control(json.loads(message))
+                self.control(message)
                 continue
             header, payload = frame
             self.frames += 1
@@ -104,36 +97,30 @@ class MLService:
             finding = analyzer.analyze(payload, header.get("seq"))
             if finding is None:
                 continue
-            await ws.send(json.dumps({
+            await self.relay.send({
                 "type": "alert",
                 "streamId": stream,
                 "severity": finding.severity,
                 "message": finding.message,
                 "metadata": finding.metadata,
                 "timestamp": int(time.time() * 1000),
-            }))
+            })
             self.alerts += 1
             log(f"alert {finding.severity} {stream}: {finding.message}")
             if self.args.max_alerts and self.alerts >= self.args.max_alerts:
                 # a ping round trip: the relay has handled the alert (it handles a client's
                 # messages in order) before we leave
-                await ws.send(json.dumps({"type": "ping"}))
-                while True:
-                    reply = await ws.recv()
-                    self.session.received(reply)
-                    if isinstance(reply, str) and json.loads(reply).get("type") == "pong":
-                        break
-                await ws.send(json.dumps({"type": "leave"}))
-                return True
+                await self.relay.request({"type": "ping"}, reply="pong")
+                return 0
+        return 1
 
-    def control(self, body: dict) -> None:
-        kind = body.get("type")
-        if kind == "subscribed":
-            log(f"subscribed {body['streamId']} format={body.get('format')}")
-        elif kind == "stream-status":
-            log(f"status {body['streamId']} {body['status']}")
-        elif kind == "error":
-            log(f"error {body.get('code')}: {body.get('message')} (ref {body.get('ref')})")
+    def control(self, message: Message) -> None:
+        if message.type == "subscribed":
+            log(f"subscribed {message['streamId']} format={message.get('format')}")
+        elif message.type == "stream-status":
+            log(f"status {message['streamId']} {message['status']}")
+        elif message.type == "error":
+            log(f"error {message.get('code')}: {message.get('message')} (ref {message.get('ref')})")
 
 
 def main() -> int:

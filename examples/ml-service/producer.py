@@ -18,9 +18,9 @@ import random
 import sys
 import time
 
-from websockets.asyncio.client import connect
+from relay_client import RelayClient
 
-from relay_stream import Session, api_base, encode_binary, rest
+from relay_stream import api_base, rest
 
 
 def log(*parts: object) -> None:
@@ -44,35 +44,26 @@ async def run(args: argparse.Namespace) -> int:
                        "metadata": {"resolution": f"{args.width}x{args.height}", "fps": args.fps}})
         stream = answer["streamId"]
     log(f"STREAM {stream}")
-    session = Session(args.token)
     alerts: list[dict] = []
     got_enough = asyncio.Event()
     rng = random.Random(args.seed)
-    async with connect(args.url, max_size=8 << 20, open_timeout=10) as ws:
-        await session.start(ws)
-        await ws.send(json.dumps({"type": "register", "clientType": "mobile", "streamId": stream,
-                                  "produces": ["video-frame"], "consumes": ["alert"]}))
-        registered = asyncio.get_running_loop().create_future()
+    relay = RelayClient(args.url, get_token=lambda: args.token, token_transport="first_message", max_size=8 << 20)
+    await relay.connect()
 
-        async def receive() -> None:
-            async for message in ws:
-                session.received(message)
-                body = json.loads(message) if isinstance(message, str) else {}
-                kind = body.get("type")
-                if kind == "registered" and not registered.done():
-                    registered.set_result(body)
-                elif kind == "alert":
-                    alerts.append(body)
-                    log("ALERT " + json.dumps(body, separators=(",", ":")))
-                    if len(alerts) >= args.wait_alerts:
-                        got_enough.set()
-                elif kind == "error":
-                    log(f"error {body.get('code')}: {body.get('message')} (ref {body.get('ref')})")
-                    if not registered.done():
-                        registered.set_exception(RuntimeError(body.get("message")))
+    async def receive() -> None:
+        async for message in relay.messages():
+            if message.type == "alert":
+                alerts.append(message.fields)
+                log("ALERT " + json.dumps(message.fields, separators=(",", ":")))
+                if len(alerts) >= args.wait_alerts:
+                    got_enough.set()
+            elif message.type == "error":
+                log(f"error {message.get('code')}: {message.get('message')} (ref {message.get('ref')})")
 
-        reader = asyncio.create_task(receive())
-        await asyncio.wait_for(registered, 10)
+    reader = asyncio.create_task(receive())
+    try:
+        await relay.request({"type": "register", "clientType": "mobile", "streamId": stream,
+                             "produces": ["video-frame"], "consumes": ["alert"]}, reply="registered", timeout=10)
         log(f"registered {stream}")
         interval = 1.0 / args.fps
         started = time.monotonic()
@@ -81,9 +72,9 @@ async def run(args: argparse.Namespace) -> int:
             pixels = make_frame(args.width, args.height, args.anomaly_level if anomalous else args.level, rng)
             header = {"type": "video-frame", "streamId": stream, "timestamp": int(time.time() * 1000), "seq": seq}
             if args.format == "binary":
-                await ws.send(encode_binary(header, pixels))
+                await relay.send_binary(header, pixels)
             else:
-                await ws.send(json.dumps({**header, "data": base64.b64encode(pixels).decode()}))
+                await relay.send({**header, "data": base64.b64encode(pixels).decode()})
             await asyncio.sleep(max(0.0, started + (seq + 1) * interval - time.monotonic()))
         log(f"sent {args.frames} frames")
         if args.wait_alerts:
@@ -92,7 +83,8 @@ async def run(args: argparse.Namespace) -> int:
             except asyncio.TimeoutError:
                 log(f"only {len(alerts)} of {args.wait_alerts} alerts within {args.timeout}s")
                 return 1
-        await ws.send(json.dumps({"type": "leave"}))
+    finally:
+        await relay.close()  # leaves: the stream goes offline at once
         reader.cancel()
     return 0
 
