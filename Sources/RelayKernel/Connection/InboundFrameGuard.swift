@@ -4,7 +4,7 @@ import Synchronization
 
 /// Sits after the WebSocket frame decoder: fails the connection with 1002 when a client sends
 /// an unmasked frame (RFC 6455 §5.1), and notes the close code a peer sends, so a clean leave
-/// (1000, 1001, no code) can be told apart from a dropped connection.
+/// (1000, 1001, no code) can be told apart from a dropped connection, and counts it.
 final class InboundFrameGuard: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = WebSocketFrame
     typealias InboundOut = WebSocketFrame
@@ -14,9 +14,11 @@ final class InboundFrameGuard: ChannelInboundHandler, RemovableChannelHandler {
 
     /// The received close code; 1005 when the close frame carried none.
     let received: PeerClose
+    private let metrics: RelayMetrics
 
-    init(received: PeerClose) {
+    init(received: PeerClose, metrics: RelayMetrics) {
         self.received = received
+        self.metrics = metrics
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -33,7 +35,9 @@ final class InboundFrameGuard: ChannelInboundHandler, RemovableChannelHandler {
         }
         if frame.opcode == .connectionClose {
             var payload = frame.unmaskedData
-            self.received.record(payload.readInteger(as: UInt16.self) ?? 1005)
+            let code = payload.readInteger(as: UInt16.self) ?? 1005
+            self.received.record(code)
+            self.metrics.peerClosed(code: code)
         }
         context.fireChannelRead(data)
     }

@@ -200,12 +200,13 @@ final class RelayConnection: Sendable {
     func preparePipeline(sendClose: @escaping @Sendable () -> Void) async {
         let channel = self.control.channel
         let peerClose = self.peerClose
+        let metrics = self.metrics
         let control = self.control
         let writer = self.offersCompression ? nil : (socketIO: self.isSocketIO, latency: self.metrics.deliveryLatency)
         try? await channel.eventLoop.submit {
             let pipeline = channel.pipeline.syncOperations
             let decoder = try pipeline.handler(type: ByteToMessageHandler<WebSocketFrameDecoder>.self)
-            try pipeline.addHandler(InboundFrameGuard(received: peerClose), position: .after(decoder))
+            try pipeline.addHandler(InboundFrameGuard(received: peerClose, metrics: metrics), position: .after(decoder))
             if let writer {
                 // Before the guard: every close frame written behind it passes the writer.
                 let handler = ChannelFrameWriter(control: control, socketIO: writer.socketIO, latency: writer.latency, finished: sendClose)

@@ -8,7 +8,7 @@ struct CompiledRoute: Sendable {
     let inboundCounter: Counter
     let outboundCounter: Counter
 
-    /// The `relay_messages_*` route label.
+    /// The route as `endpoint type`: the key of its per-route rate limit.
     var label: String { "\(self.settings.endpoint) \(self.settings.type)" }
 
     /// Whether `identity` satisfies the route's claim requirements.

@@ -54,7 +54,7 @@ final class RouteTable: Sendable {
         self.endpoints = file.configuration.endpoints.map { endpoint in
             let routes = file.configuration.routes.filter { $0.endpoint == endpoint.path }.compactMap { settings -> CompiledRoute? in
                 guard let instance = instances[settings.plugin], let pattern = TypePattern(settings.type) else { return nil }
-                let counters = RelayMetrics.routeCounters(route: "\(settings.endpoint) \(settings.type)", plugin: settings.plugin)
+                let counters = RelayMetrics.routeCounters(endpoint: settings.endpoint, type: settings.type, plugin: settings.plugin)
                 return CompiledRoute(
                     settings: settings,
                     pattern: pattern,
