@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import struct
+import subprocess
 import time
 import uuid
 
@@ -41,6 +43,18 @@ def test_every_family_has_help_and_type_and_counters_end_in_total(srv, topic):
             assert family.endswith("_total"), family
     # No # HELP or # TYPE without samples of its family.
     assert set(metrics.types) == families
+
+
+def test_promtool_accepts_the_exposition(srv, topic):
+    promtool = shutil.which("promtool")
+    assert promtool, "Debian's prometheus package provides promtool (apt-get install prometheus; .ci/run installs it)"
+    a = srv.connect("/ws")
+    a.subscribe(topic)
+    a.send_text("{nope")
+    a.expect("error")
+    result = subprocess.run([promtool, "check", "metrics"], input=srv.http_get("/metrics")[2], capture_output=True,
+                            timeout=30)
+    assert result.returncode == 0 and not (result.stdout + result.stderr).strip(), result.stdout + result.stderr
 
 
 def test_delivery_latency_buckets_run_from_100_microseconds_to_10_seconds(srv, topic):
