@@ -28,6 +28,12 @@ while [ $# -gt 0 ]; do
 done
 
 if [ "$build" = 1 ]; then
+    if [ "$configuration" = debug ]; then
+        # Bring the shared debug build up to date first, so that the static link below
+        # recompiles nothing: objects compiled with --static-swift-stdlib name the static
+        # Foundation libraries, and a later plain `swift build` could not link them.
+        swift build --product relay
+    fi
     swift build -c "$configuration" --product relay --static-swift-stdlib --scratch-path "$scratch"
 fi
 binary="$scratch/$configuration/relay"

@@ -205,17 +205,22 @@ def binary_frame(header: dict, payload: bytes) -> bytes:
     return struct.pack(">I", len(head)) + head + payload
 
 
-def test_dashboard_shows_a_binary_frame_alert_toast_and_paged_history(relay, browser):
-    server = relay(demo_config())
+def dashboard_with_a_stream(server, browser, device_name: str):
+    """Registers a stream of alice's; returns (alice's token, the stream id, her open dashboard)."""
     alice = server.token("alice")
-    service = server.token("ml-1", role="ml-service")
-    status, body = server.http_json("POST", "/api/streams/register", {"deviceName": "Porch camera"}, token=alice)
+    status, body = server.http_json("POST", "/api/streams/register", {"deviceName": device_name}, token=alice)
     assert status == 200, body
     stream = body["streamId"]
-
     dashboard = browser()
     dashboard.get(page(server, f"/demo/dashboard.html?token={alice}"))
     wait_js(dashboard, f"demo.state.streams.has('{stream}') && demo.relay.state === 'open'")
+    return alice, stream, dashboard
+
+
+def test_dashboard_shows_a_binary_frame_alert_toast_and_paged_history(relay, browser):
+    server = relay(demo_config())
+    service = server.token("ml-1", role="ml-service")
+    alice, stream, dashboard = dashboard_with_a_stream(server, browser, "Porch camera")
     # A real JPEG, made by the browser's canvas.
     jpeg = base64.b64decode(dashboard.execute_script(
         "const c = document.createElement('canvas'); c.width = 160; c.height = 90;"
@@ -378,13 +383,7 @@ def test_leaving_the_page_sends_leave_so_the_relay_frees_the_client_at_once(rela
 def test_ml_producer_example_sends_jpeg_frames_the_dashboard_shows(relay, browser):
     from test_ml_alerts_e2e import Script
     server = relay(demo_config())
-    alice = server.token("alice")
-    status, body = server.http_json("POST", "/api/streams/register", {"deviceName": "Producer example"}, token=alice)
-    assert status == 200, body
-    stream = body["streamId"]
-    dashboard = browser()
-    dashboard.get(page(server, f"/demo/dashboard.html?token={alice}"))
-    wait_js(dashboard, f"demo.state.streams.has('{stream}') && demo.relay.state === 'open'")
+    alice, stream, dashboard = dashboard_with_a_stream(server, browser, "Producer example")
     producer = Script("producer.py", "--url", server.url("/api/streams/ws"), "--token", alice, "--stream", stream,
                       "--width", "160", "--height", "90", "--frames", "40", "--fps", "10")
     try:
