@@ -42,7 +42,7 @@
     return base;
   }
 
-  /** Encodes a binary frame: uint32 BE header length + JSON header + payload (SPEC §3a). */
+  /** Encodes a binary frame: uint32 BE header length + JSON header + payload (docs/protocol.md). */
   function encodeBinary(header, payload) {
     const head = new TextEncoder().encode(JSON.stringify(header));
     const body = payload instanceof ArrayBuffer ? new Uint8Array(payload)

@@ -77,7 +77,7 @@ class Session:
         self.count = 0
 
     async def start(self, ws: ClientConnection) -> bool:
-        """First-message auth (seed §7), then resume if this is a reconnect.
+        """First-message auth (docs/plugins/ml-alerts.md, "Authentication"), then resume if this is a reconnect.
 
         Returns whether the earlier identity was resumed (its subscriptions are intact)."""
         await ws.send(json.dumps({"type": "auth", "token": self.token}))
