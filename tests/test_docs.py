@@ -68,3 +68,12 @@ def test_each_built_in_plugin_has_a_page():
     assert len(names) >= 9, names
     missing = [name for name in names if not (REPO / "docs" / "plugins" / f"{name}.md").is_file()]
     assert not missing, missing
+
+
+def test_the_licence_is_apache_2_and_the_readmes_say_so():
+    licence = (REPO / "LICENSE").read_text()
+    assert "Apache License" in licence and "Version 2.0, January 2004" in licence
+    assert "END OF TERMS AND CONDITIONS" in licence
+    for readme in (README, REPO / "plugins" / "chat-history" / "README.md"):
+        text = readme.read_text()
+        assert "Apache License 2.0" in text and "LICENSE" in text, readme
