@@ -109,6 +109,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Stamps the git commit into RelayCLI before every build (`relay --version`).
+        .plugin(name: "BuildInfoPlugin", capability: .buildTool(), path: "BuildTools/BuildInfoPlugin"),
         .target(
             name: "RelayCLI",
             dependencies: [
@@ -122,7 +124,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings,
+            plugins: ["BuildInfoPlugin"]
         ),
         .executableTarget(
             name: "relay",

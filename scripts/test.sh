@@ -11,10 +11,10 @@ export RELAY_JWT_SECRET="${RELAY_JWT_SECRET:-ci-secret-0123456789abcdefghijklmno
 echo "== build"
 swift build --build-tests
 
-echo "== route files"
+echo "== route files (warnings fail too)"
 for file in routes.yaml deploy/*.yaml; do
     [ -e "$file" ] || continue
-    .build/debug/relay check "$file"
+    .build/debug/relay check --strict "$file"
 done
 
 echo "== client type checks (clients/python with mypy --strict, relay.js declarations with tsc --strict)"
@@ -29,14 +29,24 @@ echo "== PostgreSQL (a throwaway server for the cluster tests)"
 # database per test) and its directory (RELAY_TEST_PG_DIR, for scripts/postgres.sh stop/start).
 # The directory is under /tmp: the server runs as user `postgres` when we are root.
 RELAY_TEST_PG_DIR=$(mktemp -d /tmp/relay-test-pg.XXXXXX)
+package_dir=$(mktemp -d /tmp/relay-package.XXXXXX)
 pg_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-trap 'scripts/postgres.sh stop "$RELAY_TEST_PG_DIR" || true; rm -rf "$RELAY_TEST_PG_DIR"' EXIT
+trap 'scripts/postgres.sh stop "$RELAY_TEST_PG_DIR" || true; rm -rf "$RELAY_TEST_PG_DIR" "$package_dir"' EXIT
 RELAY_TEST_DATABASE_URL=$(scripts/postgres.sh start "$RELAY_TEST_PG_DIR" "$pg_port")
 export RELAY_TEST_PG_DIR RELAY_TEST_DATABASE_URL
 echo "$RELAY_TEST_DATABASE_URL"
 
 echo "== unit tests"
 swift test --skip-build
+
+echo "== package (scripts/package.sh --debug: the release tarball's layout and linking, on the debug build)"
+# A release build takes 10+ minutes on CI's two cores; relinking the debug build with the Swift
+# runtime linked statically takes under a minute. tests/test_packaging.py unpacks this tarball.
+package_started=$SECONDS
+scripts/package.sh --debug --output "$package_dir"
+RELAY_PACKAGE=$(ls "$package_dir"/relay-*.tar.gz)
+export RELAY_PACKAGE
+echo "packaged in $((SECONDS - package_started)) s"
 
 echo "== integration tests"
 RELAY_BIN="$PWD/.build/debug/relay" python3 -m pytest tests -q

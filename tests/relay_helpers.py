@@ -234,14 +234,17 @@ class Metrics(dict):
         self.text = text
         self.samples: list[tuple[str, dict[str, str], float]] = []
         self.types: dict[str, str] = {}
+        self.helps: dict[str, str] = {}
         for line in text.splitlines():
             line = line.strip()
             if not line:
                 continue
             if line.startswith("#"):
-                parts = line.split()
+                parts = line.split(maxsplit=3)
                 if len(parts) >= 4 and parts[1] == "TYPE":
                     self.types[parts[2]] = parts[3]
+                elif len(parts) >= 4 and parts[1] == "HELP":
+                    self.helps[parts[2]] = parts[3]
                 continue
             m = _SAMPLE_RE.match(line)
             if not m:

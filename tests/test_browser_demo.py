@@ -205,17 +205,22 @@ def binary_frame(header: dict, payload: bytes) -> bytes:
     return struct.pack(">I", len(head)) + head + payload
 
 
-def test_dashboard_shows_a_binary_frame_alert_toast_and_paged_history(relay, browser):
-    server = relay(demo_config())
+def dashboard_with_a_stream(server, browser, device_name: str):
+    """Registers a stream of alice's; returns (alice's token, the stream id, her open dashboard)."""
     alice = server.token("alice")
-    service = server.token("ml-1", role="ml-service")
-    status, body = server.http_json("POST", "/api/streams/register", {"deviceName": "Porch camera"}, token=alice)
+    status, body = server.http_json("POST", "/api/streams/register", {"deviceName": device_name}, token=alice)
     assert status == 200, body
     stream = body["streamId"]
-
     dashboard = browser()
     dashboard.get(page(server, f"/demo/dashboard.html?token={alice}"))
     wait_js(dashboard, f"demo.state.streams.has('{stream}') && demo.relay.state === 'open'")
+    return alice, stream, dashboard
+
+
+def test_dashboard_shows_a_binary_frame_alert_toast_and_paged_history(relay, browser):
+    server = relay(demo_config())
+    service = server.token("ml-1", role="ml-service")
+    alice, stream, dashboard = dashboard_with_a_stream(server, browser, "Porch camera")
     # A real JPEG, made by the browser's canvas.
     jpeg = base64.b64decode(dashboard.execute_script(
         "const c = document.createElement('canvas'); c.width = 160; c.height = 90;"
@@ -285,3 +290,108 @@ def test_admin_page_shows_connections_routes_and_rates(relay, browser):
     admin.get(page(server, "/demo/"))
     wait_js(admin, "document.querySelectorAll('a').length >= 6")
     screenshot(admin, "index")
+
+
+# ---------------------------------------------------------------------------
+# Tokens per page, the dev-token buttons, links back to the index
+# ---------------------------------------------------------------------------
+
+
+def test_dev_tokens_plugin_mints_tokens_the_relay_accepts(relay):
+    from relay_helpers import SECRET, jwt_decode_hs256
+    server = relay(demo_config())
+    status, body = server.http_json("POST", "/demo/dev-token", {"sub": "carol", "claims": {"role": "ml-service"}})
+    assert status == 200, body
+    _, claims = jwt_decode_hs256(body["token"], SECRET)
+    assert claims["sub"] == "carol" and claims["role"] == "ml-service" and claims["exp"] - claims["iat"] == 3600
+    assert body["expiresAt"] == claims["exp"]
+    service = server.connect("/api/streams/ws", token=body["token"])
+    assert service.client_id
+    for bad in ({"claims": {}}, {"sub": ""}, {"sub": "x", "claims": {"exp": 1}}, {"sub": "x", "claims": [1]}):
+        status, body = server.http_json("POST", "/demo/dev-token", bad)
+        assert status == 400 and body["error"]["code"] == "invalid_message", (bad, body)
+
+
+def test_each_page_keeps_its_own_token_and_its_button_mints_one(relay, browser):
+    from selenium.webdriver.common.by import By
+    server = relay(demo_config())
+    alice = server.token("alice")
+    driver = browser()
+    driver.get(page(server, f"/demo/dashboard.html?token={alice}"))
+    wait_js(driver, "demo.relay.state === 'open' && document.querySelector('#user').textContent === 'alice'")
+
+    # The portal page does not see the dashboard's token: it asks for one.
+    driver.get(page(server, "/demo/portal-controller.html?view=pv-demo"))
+    wait_js(driver, "document.querySelector('#main-section h2').textContent === 'Token needed'")
+    assert driver.execute_script("return window.demo.relay === undefined")
+    assert driver.find_element(By.ID, "token-user").text == "no token"
+    # Its button mints a controller token for this view, and the page connects with it.
+    driver.find_element(By.ID, "dev-token").click()
+    wait_js(driver, "window.demo.relay && demo.relay.state === 'open' && demo.relay.clientId", timeout=20)
+    assert driver.find_element(By.ID, "token-user").text == "token: u1"
+    wait_js(driver, "document.querySelector('#slide').dataset.item === '0'")
+    screenshot(driver, "portal-controller-dev-token")
+
+    # Each page comes back with its own token.
+    driver.get(page(server, "/demo/dashboard.html"))
+    wait_js(driver, "demo.relay.state === 'open' && document.querySelector('#user').textContent === 'alice'")
+    driver.get(page(server, "/demo/portal-controller.html?view=pv-demo"))
+    wait_js(driver, "window.demo.relay && demo.relay.state === 'open'")
+    assert driver.find_element(By.ID, "token-user").text == "token: u1"
+    # Forgetting it affects this page only.
+    driver.find_element(By.ID, "forget-token").click()
+    wait_js(driver, "document.querySelector('#main-section h2') && document.querySelector('#main-section h2').textContent === 'Token needed'")
+    driver.get(page(server, "/demo/dashboard.html"))
+    wait_js(driver, "demo.relay.state === 'open' && document.querySelector('#user').textContent === 'alice'")
+
+
+DEMO_PAGES = ("admin.html", "camera-desktop.html", "camera-phone.html", "dashboard.html", "portal-controller.html",
+              "portal-viewer.html", "recording.html")
+
+
+def test_every_page_links_back_to_the_index_and_connecting_pages_have_a_dev_token_button(relay, browser):
+    from selenium.webdriver.common.by import By
+    pages_on_disk = {p.name for p in (REPO / "web" / "demo").glob("*.html")} - {"index.html"}
+    assert pages_on_disk == set(DEMO_PAGES), pages_on_disk
+    server = relay(demo_config())
+    driver = browser()
+    for name in DEMO_PAGES:
+        driver.get(page(server, f"/demo/{name}"))
+        back = driver.find_element(By.CSS_SELECTOR, "header a.back")
+        assert back.get_attribute("href") == page(server, "/demo/"), (name, back.get_attribute("href"))
+        if name != "admin.html":  # the admin page reads /metrics and needs no token
+            assert driver.find_element(By.ID, "dev-token").is_displayed(), name
+        back.click()
+        wait_js(driver, "document.title === 'Relay demos'")
+
+
+def test_leaving_the_page_sends_leave_so_the_relay_frees_the_client_at_once(relay, browser):
+    server = relay(demo_config())  # resumeGrace: the default 30 s
+    driver = browser()
+    driver.get(page(server, "/demo/camera-desktop.html"))
+    wait_js(driver, "window.demo && demo.relay.state === 'open' && demo.state.code")
+    server.wait_metric("relay_connections_active", lambda v: v == 1)
+    server.wait_metric("relay_sessions_active", lambda v: v == 1)
+    leaves = server.metric("relay_closes_total", initiator="client", code="1000")
+    driver.get("about:blank")  # pagehide
+    # A leave ends the identity at once; a plain drop would keep it for the 30 s resume grace.
+    server.wait_metric("relay_connections_active", lambda v: v == 0, timeout=2)
+    server.wait_metric("relay_sessions_active", lambda v: v == 0, timeout=2)
+    server.wait_metric("relay_closes_total", lambda v: v == leaves + 1, timeout=2, initiator="client", code="1000")
+
+
+def test_ml_producer_example_sends_jpeg_frames_the_dashboard_shows(relay, browser):
+    from test_ml_alerts_e2e import Script
+    server = relay(demo_config())
+    alice, stream, dashboard = dashboard_with_a_stream(server, browser, "Producer example")
+    producer = Script("producer.py", "--url", server.url("/api/streams/ws"), "--token", alice, "--stream", stream,
+                      "--width", "160", "--height", "90", "--frames", "40", "--fps", "10")
+    try:
+        image = f"document.querySelector('[data-stream=\"{stream}\"] img')"
+        size = wait_js(dashboard, f"{image}.complete && {image}.naturalWidth > 0 && [{image}.naturalWidth, {image}.naturalHeight]",
+                       timeout=20)
+        assert size == [160, 90], size
+        screenshot(dashboard, "dashboard-producer-jpeg")
+        assert producer.finish(30) == 0, "\n".join(producer.lines)
+    finally:
+        producer.kill()

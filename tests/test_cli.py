@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from relay_helpers import (SECRET, base_config, dump_yaml, free_port, jwt_decode_hs256,
+from relay_helpers import (REPO, SECRET, base_config, dump_yaml, free_port, jwt_decode_hs256,
                            padded_ping, relay_env, run_cli)
 
 # A valid route file, written by hand so that line and column numbers are known.
@@ -135,6 +135,77 @@ def test_check_missing_file_fails(tmp_path):
     result = run_cli("check", str(tmp_path / "absent.yaml"))
     assert result.returncode != 0
     assert result.stderr.strip()
+
+
+# --- relay check: warnings ------------------------------------------------------------------
+
+# Loads, but with four mistakes `relay check` warns about (line numbers on the right).
+LINT_LINES = [
+    "endpoints:",                                                   # 1
+    "  - {path: /ws, codec: json}",                                 # 2
+    "  - {path: /ws/forgotten, codec: json}",                       # 3
+    "plugins:",                                                     # 4
+    "  chat: {plugin: pubsub}",                                     # 5
+    "  site: {plugin: static-files, config: {root: ., prefix: /site}}",  # 6
+    "routes:",                                                      # 7
+    "  - {endpoint: /ws, type: 'sub*', plugin: chat}",              # 8
+    "  - {endpoint: /ws, type: subscribe, plugin: chat}",           # 9
+    "  - {endpoint: /ws, type: 'chat.*', plugin: chat}",            # 10
+    "  - {endpoint: /ws, type: page, plugin: site}",                # 11
+]
+
+WARNING_LINE = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): (?P<severity>warning|error): (?P<path>\S+): (?P<message>.*)$")
+
+
+def diagnostics(result: subprocess.CompletedProcess) -> list[tuple[int, int, str, str, str]]:
+    found = []
+    for line in result.stderr.splitlines():
+        m = WARNING_LINE.match(line)
+        assert m and Path(m["file"]).name == "lint.yaml", f"not a `FILE:LINE:COL: warning: path: message` line: {line!r}"
+        found.append((int(m["line"]), int(m["col"]), m["severity"], m["path"], m["message"]))
+    return found
+
+
+def test_check_warns_with_line_and_column_and_strict_fails(tmp_path):
+    (tmp_path / "lint.yaml").write_text("\n".join(LINT_LINES) + "\n")
+    result = run_cli("check", "lint.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "lint.yaml: ok, 4 warnings"
+    warnings = diagnostics(result)
+    expected = [
+        (3, 12, "endpoints[1].path", "no route uses endpoint /ws/forgotten"),
+        (9, 27, "routes[1].type", 'shadowed by routes[0] (type "sub*"'),
+        (10, 27, "routes[2].type", '"chat.*" matches none of the types pubsub handles'),
+        (11, 41, "routes[3].plugin", 'plugin instance "site" (static-files) handles no messages'),
+    ]
+    assert [(line, col, path) for line, col, _, path, _ in warnings] == [(l, c, p) for l, c, p, _ in expected], result.stderr
+    for (_, _, severity, _, message), (_, _, _, fragment) in zip(warnings, expected):
+        assert severity == "warning" and fragment in message, (message, fragment)
+
+    strict = run_cli("check", "--strict", "lint.yaml", cwd=tmp_path)
+    assert strict.returncode == 1 and not strict.stdout.strip(), (strict.stdout, strict.stderr)
+    assert [(l, c, s, p) for l, c, s, p, _ in diagnostics(strict)] == [(l, c, "error", p) for l, c, p, _ in expected]
+
+
+def test_check_strict_accepts_a_clean_file(tmp_path):
+    result = check(tmp_path, variant({}), "good.yaml")
+    assert result.returncode == 0 and result.stdout.strip() == "good.yaml: ok", (result.stdout, result.stderr)
+    strict = run_cli("check", "--strict", "good.yaml", cwd=tmp_path)
+    assert strict.returncode == 0 and not strict.stderr, strict.stderr
+
+
+# --- relay --version -------------------------------------------------------------------------
+
+def test_version_names_the_release_and_the_commit_it_was_built_from():
+    result = run_cli("--version")
+    assert result.returncode == 0, result.stderr
+    m = re.fullmatch(r"(\d+)\.(\d+)\.(\d+) \(commit ([0-9a-f]{12})(-dirty)?\)", result.stdout.strip())
+    assert m, result.stdout
+    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short=12", "HEAD"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    assert m[4] == head, f"built from {m[4]}, the checkout is at {head}: rebuild the relay"
+    version = ".".join(m.group(1, 2, 3))
+    assert f"## {version} " in (REPO / "CHANGELOG.md").read_text(), f"CHANGELOG.md has no section for {version}"
 
 
 # --- relay routes ----------------------------------------------------------------------------

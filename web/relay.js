@@ -26,6 +26,7 @@
     requestTimeout: 5000,     // ms, default of request()
     binaryType: "arraybuffer",
     stopOnCloseCodes: [1008], // auth failures: do not retry
+    leaveOnPageHide: true,    // close() (send `leave`) when the page goes away, so the server frees the client at once
     now: null,                // clock used by syncClock (default: performance.timeOrigin + performance.now())
     WebSocket: null,          // WebSocket constructor (tests)
   };
@@ -41,7 +42,7 @@
     return base;
   }
 
-  /** Encodes a binary frame: uint32 BE header length + JSON header + payload (SPEC §3a). */
+  /** Encodes a binary frame: uint32 BE header length + JSON header + payload (docs/protocol.md). */
   function encodeBinary(header, payload) {
     const head = new TextEncoder().encode(JSON.stringify(header));
     const body = payload instanceof ArrayBuffer ? new Uint8Array(payload)
@@ -82,6 +83,9 @@
       this._timer = null;
       this._userClosed = false;
       this._now = this.options.now || defaultNow;
+      if (this.options.leaveOnPageHide && global.addEventListener) {
+        global.addEventListener("pagehide", () => { if (this.ws) this.close(); });
+      }
     }
 
     // ---- events --------------------------------------------------------------------------

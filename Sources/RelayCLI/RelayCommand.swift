@@ -9,6 +9,7 @@ public struct RelayCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "relay",
         abstract: "A plugin-driven WebSocket relay.",
+        version: RelayVersion.description,
         subcommands: [ServeCommand.self, CheckCommand.self, RoutesCommand.self, TokenCommand.self, ReloadCommand.self],
         defaultSubcommand: ServeCommand.self
     )

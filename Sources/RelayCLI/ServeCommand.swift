@@ -1,8 +1,6 @@
 import ArgumentParser
 import Foundation
 import Logging
-import Metrics
-import Prometheus
 import RelayKernel
 import ServiceLifecycle
 import UnixSignals
@@ -28,8 +26,10 @@ struct ServeCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let logger = LogSetup.bootstrap(format: file.configuration.server.logFormat, level: file.configuration.server.logLevel)
-        let prometheus = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: prometheus))
+        for warning in file.warnings {
+            logger.warning("route file warning", metadata: ["relay.config.warning": "\(self.config):\(warning)"])
+        }
+        let metrics = MetricsExposition()
         let server: RelayServer
         do {
             server = try await RelayServer(
@@ -37,7 +37,7 @@ struct ServeCommand: AsyncParsableCommand {
                     routeFile: self.config,
                     environment: environment,
                     port: self.port,
-                    renderMetrics: { prometheus.emitToString() },
+                    renderMetrics: { metrics.render() },
                     openBackends: { configuration in try await BackendOpener.open(configuration, environment: environment, logger: logger) }
                 ),
                 registry: registry,

@@ -29,6 +29,8 @@ final class ClusterLinks: Sendable {
     let sent = Counter(label: "relay_cluster_media_frames_total", dimensions: [("direction", "out")])
     let received = Counter(label: "relay_cluster_media_frames_total", dimensions: [("direction", "in")])
     let dropped = Counter(label: "relay_drops_total", dimensions: [("reason", "cluster_link_busy")])
+    /// Outgoing media links currently connected.
+    let open = Meter(label: "relay_cluster_links_open")
 
     init(nodeID: String, logger: Logger) {
         self.nodeID = nodeID
@@ -60,6 +62,7 @@ final class ClusterLinks: Sendable {
             defer { channels.removeAll() }
             return Array(channels.values)
         }
+        self.open.set(0)
         listener?.close(promise: nil)
         for link in links { link.close(promise: nil) }
     }
@@ -117,11 +120,15 @@ final class ClusterLinks: Sendable {
                     buffer.writeInteger(UInt32(hello.utf8.count))
                     buffer.writeString(hello)
                     channel.writeAndFlush(buffer, promise: nil)
-                    self.channels.withLock { $0[target] = channel }
+                    self.open.set(self.channels.withLock { channels in
+                        channels[target] = channel
+                        return channels.count
+                    })
                     channel.closeFuture.whenComplete { _ in
-                        self.channels.withLock { channels in
+                        self.open.set(self.channels.withLock { channels in
                             if channels[target] === channel { channels.removeValue(forKey: target) }
-                        }
+                            return channels.count
+                        })
                     }
                 case .failure(let error):
                     self.logger.warning("cannot open the media link", metadata: ["relay.cluster.peer": "\(target)", "error.type": "\(error)"])

@@ -37,6 +37,8 @@ public final class PostgresBackplane: ClusterBackplane {
     /// The kernel side, once running.
     private let node = Mutex<ClusterNode?>(nil)
     let dropped = Counter(label: "relay_drops_total", dimensions: [("reason", "cluster_unavailable")])
+    /// 1 while the backplane is connected (LISTEN running, outbox open), else 0.
+    private let up = Meter(label: "relay_cluster_backplane_up")
 
     /// The channel every node listens on for directory events.
     static let eventsChannel = "relay_events"
@@ -141,6 +143,7 @@ public final class PostgresBackplane: ClusterBackplane {
                 self.connectedSince.withLock { $0 = .now }
                 self.outbox.open()
                 self.ready.store(true, ordering: .relaxed)
+                self.up.set(1)
                 self.logger.notice("cluster backplane connected")
                 self.fetchSignal.signal()
                 group.addTask { try await self.fetchLoop(node: node) }
@@ -164,6 +167,7 @@ public final class PostgresBackplane: ClusterBackplane {
     /// Refuses new items and counts what was queued as undeliverable.
     private func goOffline() {
         self.ready.store(false, ordering: .relaxed)
+        self.up.set(0)
         self.connectedSince.withLock { $0 = nil }
         let lost = self.outbox.close()
         self.account(lost: lost)

@@ -69,4 +69,31 @@ struct TypePatternTests {
     func globs(pattern: String, type: String, expected: Bool) {
         #expect(self.matches(pattern, type) == expected, "\(pattern) vs \(type)")
     }
+
+    @Test(arguments: [
+        ("*", "anything", true),
+        ("*", "a*", true),
+        ("*", "?", true),
+        ("cam-*", "cam-offer", true),
+        ("cam-*", "cam-x*", true),
+        ("cam-*", "cam-?", true),
+        ("cam-*", "cam*", false),
+        ("cam-*", "other", false),
+        ("a?", "ab", true),
+        ("a?", "a?", true),
+        ("a?", "a*", false),
+        ("?*", "*", false),
+        ("?*", "?*", true),
+        ("*.end", "a.*.end", true),
+        ("*.end", "*.en?", false),
+        ("publish", "publish", true),
+        ("publish", "pub*", false),
+        ("a*b", "a*c", false),
+        ("**", "*", true),
+    ])
+    func covers(pattern: String, other: String, expected: Bool) throws {
+        let covering = try #require(TypePattern(pattern))
+        let covered = try #require(TypePattern(other))
+        #expect(covering.covers(covered) == expected, "\(pattern) covers \(other)")
+    }
 }

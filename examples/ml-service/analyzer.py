@@ -1,10 +1,24 @@
-"""A trivial but real frame analysis: flags frames whose mean byte value (brightness, for raw
-grayscale frames) or size departs from the running baseline."""
+"""A trivial but real frame analysis: flags frames whose brightness (the mean grayscale value of
+a JPEG frame decoded with Pillow, or the mean byte of a raw grayscale frame) or size departs
+from the running baseline."""
 
 from __future__ import annotations
 
+import io
 import math
 from dataclasses import dataclass
+
+from PIL import Image
+
+JPEG_START = b"\xff\xd8"
+
+
+def grayscale(payload: bytes) -> bytes:
+    """The 8-bit grayscale pixels of a JPEG frame; any other payload is taken as raw pixels."""
+    if payload.startswith(JPEG_START):
+        with Image.open(io.BytesIO(payload)) as image:
+            return image.convert("L").tobytes()
+    return payload
 
 
 @dataclass
@@ -54,7 +68,8 @@ class FrameAnalyzer:
         self.frames += 1
         if not payload:
             return None
-        mean = sum(payload) / len(payload)
+        pixels = grayscale(payload)
+        mean = sum(pixels) / len(pixels)
         size = float(len(payload))
         z_mean = self.brightness.z(mean, floor=1.0)
         z_size = self.size.z(size, floor=max(16.0, size * 0.01))
@@ -71,7 +86,7 @@ class FrameAnalyzer:
         severity = "critical" if z >= 4 * self.threshold else "high" if z >= 2 * self.threshold else "medium"
         if z_mean >= z_size:
             kind = "brightness-change"
-            text = f"Brightness change: byte mean {mean:.1f} vs baseline {self.brightness.mean:.1f}"
+            text = f"Brightness change: mean {mean:.1f} vs baseline {self.brightness.mean:.1f}"
         else:
             kind = "frame-size"
             text = f"Frame size anomaly: {int(size)} bytes vs baseline {self.size.mean:.0f}"

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""ML service for Relay's `ml-alerts` plugin (seed 004 §15), with the `relay_client` package.
+"""ML service for Relay's `ml-alerts` plugin (docs/plugins/ml-alerts.md, "ML service"), with the `relay_client` package.
 
 Authenticates with a service token (claim role=ml-service), subscribes to streams as a
 video consumer and alert producer, decodes binary and JSON frames, runs FrameAnalyzer on the

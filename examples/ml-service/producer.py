@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""A phone stand-in for Relay's `ml-alerts` plugin (seed 004 §14): registers a stream (REST
-unless --stream is given), connects, sends `register`, streams generated grayscale frames
-(optionally with a sudden brightness change) as binary or JSON video frames, and prints the
-alerts that come back.
+"""A phone stand-in for Relay's `ml-alerts` plugin (docs/plugins/ml-alerts.md): registers a
+stream (REST unless --stream is given), connects, sends `register`, streams generated JPEG
+frames (a grayscale gradient with noise, optionally with a sudden brightness change; encoded
+by Pillow) as binary or JSON video frames, and prints the alerts that come back. The demo
+dashboard (/demo/dashboard.html) shows the frames.
 
     RELAY_TOKEN=$(relay token --sub alice) python3 producer.py --frames 90 --anomaly-at 60
 """
@@ -12,12 +13,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import io
 import json
 import os
 import random
 import sys
 import time
 
+from PIL import Image
 from relay_client import RelayClient
 
 from relay_stream import api_base, rest
@@ -27,13 +30,15 @@ def log(*parts: object) -> None:
     print(*parts, flush=True)
 
 
-def make_frame(width: int, height: int, level: int, rng: random.Random) -> bytes:
-    """A raw 8-bit grayscale frame: a soft gradient around `level` plus noise."""
+def make_frame(width: int, height: int, level: int, rng: random.Random, quality: int) -> bytes:
+    """A JPEG of a grayscale frame: a soft gradient around `level` plus noise."""
     rows = []
     for y in range(height):
         base = level + (y * 16) // height - 8
         rows.append(bytes(max(0, min(255, base + rng.randint(-6, 6))) for _ in range(width)))
-    return b"".join(rows)
+    jpeg = io.BytesIO()
+    Image.frombytes("L", (width, height), b"".join(rows)).save(jpeg, format="JPEG", quality=quality)
+    return jpeg.getvalue()
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -69,12 +74,12 @@ async def run(args: argparse.Namespace) -> int:
         started = time.monotonic()
         for seq in range(args.frames):
             anomalous = args.anomaly_at >= 0 and args.anomaly_at <= seq < args.anomaly_at + args.anomaly_frames
-            pixels = make_frame(args.width, args.height, args.anomaly_level if anomalous else args.level, rng)
+            jpeg = make_frame(args.width, args.height, args.anomaly_level if anomalous else args.level, rng, args.quality)
             header = {"type": "video-frame", "streamId": stream, "timestamp": int(time.time() * 1000), "seq": seq}
             if args.format == "binary":
-                await relay.send_binary(header, pixels)
+                await relay.send_binary(header, jpeg)
             else:
-                await relay.send({**header, "data": base64.b64encode(pixels).decode()})
+                await relay.send({**header, "data": base64.b64encode(jpeg).decode()})
             await asyncio.sleep(max(0.0, started + (seq + 1) * interval - time.monotonic()))
         log(f"sent {args.frames} frames")
         if args.wait_alerts:
@@ -100,6 +105,7 @@ def main() -> int:
     parser.add_argument("--fps", type=float, default=30)
     parser.add_argument("--width", type=int, default=64)
     parser.add_argument("--height", type=int, default=48)
+    parser.add_argument("--quality", type=int, default=80, help="JPEG quality (1-95)")
     parser.add_argument("--level", type=int, default=90, help="normal brightness (0-255)")
     parser.add_argument("--anomaly-at", type=int, default=-1, help="first bright frame (-1: none)")
     parser.add_argument("--anomaly-frames", type=int, default=5)

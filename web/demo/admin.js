@@ -1,5 +1,5 @@
 /* Admin page: polls /metrics (Prometheus text) and /readyz; shows connections, the route table
- * (from the per-route message counters) and message/drop rates. */
+ * (from the message counters, labelled by endpoint, type and plugin) and message/drop rates. */
 (function () {
   "use strict";
   const { $ } = Demo;
@@ -51,8 +51,9 @@
     const routes = new Map();
     for (const s of series) {
       if (s.name !== "relay_messages_in_total" && s.name !== "relay_messages_out_total") continue;
-      const key = `${s.labels.route}\u0000${s.labels.plugin}`;
-      const row = routes.get(key) || { route: s.labels.route, plugin: s.labels.plugin, in: 0, out: 0 };
+      const route = `${s.labels.endpoint} ${s.labels.type}`;
+      const key = `${route}\u0000${s.labels.plugin}`;
+      const row = routes.get(key) || { route, plugin: s.labels.plugin, in: 0, out: 0 };
       row[s.name === "relay_messages_in_total" ? "in" : "out"] += s.value;
       routes.set(key, row);
     }

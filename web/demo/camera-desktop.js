@@ -3,7 +3,8 @@
 (function () {
   "use strict";
   const { $, log } = Demo;
-  const relay = new RelayClient(Demo.param("ws", "/ws"));
+  Demo.tokenControls("desktop-user");
+  const relay = new RelayClient(Demo.param("ws", "/ws"), { token: Demo.token() });
   const state = { code: null, pc: null, pendingIce: [], peer: false, received: [], tracks: 0 };
   window.demo = { relay, state };
   Demo.bindStatus(relay, $("#status"));

@@ -3,7 +3,8 @@
 (function () {
   "use strict";
   const { $, log } = Demo;
-  const relay = new RelayClient(Demo.param("ws", "/ws"));
+  Demo.tokenControls("phone-user");
+  const relay = new RelayClient(Demo.param("ws", "/ws"), { token: Demo.token() });
   const state = { code: null, paired: false, pc: null, pendingIce: [], stream: null, facing: "environment", received: [] };
   window.demo = { relay, state };
   Demo.bindStatus(relay, $("#status"));

@@ -6,8 +6,9 @@
   const token = Demo.token();
   const state = { streams: new Map(), frames: 0, alerts: [], toasts: 0, page: [], cursors: [null], pageIndex: 0, nextCursor: null };
   window.demo = { state };
+  Demo.tokenControls("alice");
   if (Demo.requireToken(token, $("#main-section"), "The dashboard needs a user token, e.g. <code>relay token --sub alice</code>.")) return;
-  try { $("#user").textContent = JSON.parse(atob(token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/"))).sub; } catch (_) {}
+  $("#user").textContent = Demo.subject(token) || "";
 
   const relay = new RelayClient("/api/streams/ws", { token });
   window.demo.relay = relay;

@@ -13,6 +13,7 @@
   const state = { currentItem: null, presence: null, updates: 0 };
   window.demo = { state };
   $("#view-id").textContent = view;
+  Demo.tokenControls(role === "controller" ? "u1" : "u2", { portalViews: { [view]: role === "controller" ? "OWNER" : "VIEWER" } });
   if (Demo.requireToken(token, $("#main-section"),
     `This view needs a token whose <code>portalViews</code> claim names <b>${Demo.escape(view)}</b>, e.g.
      <code>relay token --sub u1 --claim 'portalViews={"${Demo.escape(view)}":"${role === "controller" ? "OWNER" : "VIEWER"}"}'</code>`)) return;

@@ -11,7 +11,8 @@
   const skew = Number(Demo.param("skew", "0")) || 0;
   const useCamera = Demo.param("camera") === "1";
   const now = () => performance.timeOrigin + performance.now() + skew;
-  const relay = new RelayClient("/ws/recording", { now, token: Demo.token("relay-demo-recording-token") || null });
+  Demo.tokenControls(`${deviceType}-operator`);
+  const relay = new RelayClient("/ws/recording", { now, token: Demo.token() });
   const state = { starts: [], stops: [], offset: null, rtt: null, recording: false, take: null, status: null, devices: [] };
   window.demo = { relay, state };
   Demo.bindStatus(relay, $("#status"));

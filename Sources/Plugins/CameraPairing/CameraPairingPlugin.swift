@@ -12,6 +12,7 @@ public import RelayKernel
 /// drops and resumes within the grace keeps receiving everything sent to it, in order, once.
 public struct CameraPairingPlugin: RelayPlugin {
     public static let name = "camera-pairing"
+    public static let messageTypes: [String]? = ["cam-create", "cam-join"] + PairingDirectory.signalTypes.sorted()
 
     let directory: PairingDirectory
 

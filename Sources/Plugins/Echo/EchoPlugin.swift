@@ -8,6 +8,7 @@ public import RelayKernel
 /// - on join, the client gets an `auth` event carrying its Socket.IO CONNECT payload.
 public struct EchoPlugin: RelayPlugin {
     public static let name = "echo"
+    public static let messageTypes: [String]? = ["message", "message-with-ack"]
 
     public init(configuration: NoConfiguration, setup: inout PluginSetup) throws {}
 

@@ -10,6 +10,7 @@ public import RelayKernel
 /// leaves for good. Streams and alerts live in the durable store (`streams`, `alerts`).
 public struct MLAlertsPlugin: RelayPlugin {
     public static let name = "ml-alerts"
+    public static let messageTypes: [String]? = ["register", "subscribe", "unsubscribe", "video-frame", "alert"]
 
     let configuration: MLAlertsConfiguration
     let live: MLLiveStreams

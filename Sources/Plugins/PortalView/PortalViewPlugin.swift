@@ -16,6 +16,7 @@ public import RelayKernel
 /// rooms, so both survive a resume and a route reload.
 public struct PortalViewPlugin: RelayPlugin {
     public static let name = "portal-view"
+    public static let messageTypes: [String]? = ["portal-view-update", "item-update", "sync-response", "request-sync"]
 
     let configuration: PortalViewConfiguration
     let resolver: PortalViewRoleResolver

@@ -5,6 +5,7 @@ public import RelayKernel
 /// A small, generic plugin on the kernel's public API only; see `docs/plugins/pubsub.md`.
 public struct PubSubPlugin: RelayPlugin {
     public static let name = "pubsub"
+    public static let messageTypes: [String]? = ["subscribe", "unsubscribe", "publish", "direct"]
 
     let configuration: PubSubConfiguration
 

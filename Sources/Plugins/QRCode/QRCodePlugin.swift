@@ -5,6 +5,8 @@ public import RelayKernel
 /// demo shows the phone page's URL with it).
 public struct QRCodePlugin: RelayPlugin {
     public static let name = "qr-code"
+    /// HTTP only: no message types.
+    public static let messageTypes: [String]? = []
 
     public init(configuration: QRCodeConfiguration, setup: inout PluginSetup) throws {
         let limit = configuration.maxTextBytes

@@ -28,6 +28,7 @@ public import RelayKernel
 /// `docs/plugins/recording-rooms.md`.
 public struct RecordingRoomsPlugin: RelayPlugin {
     public static let name = "recording-rooms"
+    public static let messageTypes: [String]? = ["join_session", "start_recording", "stop_recording", "upload_completed", "time_sync"]
 
     let configuration: RecordingRoomsConfiguration
     let sessions: RecordingSessionStore

@@ -12,6 +12,8 @@ public import RelayKernel
 ///   never served; misses answer the kernel's REST error shape with 404.
 public struct StaticFilesPlugin: RelayPlugin {
     public static let name = "static-files"
+    /// HTTP only: no message types.
+    public static let messageTypes: [String]? = []
 
     let resolver: StaticFileResolver
     let prefix: String

@@ -143,11 +143,13 @@ public struct TokenVerifier: Sendable {
 
     /// Signs a development token with the HS256 secret (`relay token`).
     public static func mintDevelopmentToken(secret: String, claims: [String: JSONValue]) async throws -> String {
-        guard secret.utf8.count >= Self.minimumSecretBytes else {
-            throw Failure(reason: "the HS256 secret must be at least \(Self.minimumSecretBytes) bytes")
-        }
-        let keys = JWTKeyCollection()
-        await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
-        return try await keys.sign(RelayClaims(claims: claims))
+        try await TokenVerifier(settings: AuthSettings(), secret: secret, jwks: nil).sign(claims)
+    }
+
+    /// Signs `claims` as an HS256 token with the configured secret: a token this verifier
+    /// accepts while the claims are valid. Throws when no HS256 secret is configured.
+    public func sign(_ claims: [String: JSONValue]) async throws -> String {
+        guard let hmacKeys else { throw Failure(reason: "no HS256 secret is configured") }
+        return try await hmacKeys.sign(RelayClaims(claims: claims))
     }
 }

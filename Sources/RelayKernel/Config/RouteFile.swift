@@ -10,6 +10,10 @@ public struct RouteFile: Sendable {
     let pluginConfigurations: [String: any Sendable]
     /// The path it was read from.
     public let path: String
+    /// What the file most likely gets wrong although it loads, with line and column: a route
+    /// shadowed by an earlier glob route, a route to a plugin that handles no messages, a `type`
+    /// that matches nothing its plugin handles, an endpoint no route uses.
+    public let warnings: [ConfigIssue]
 
     /// Reads and validates the file at `path`.
     public static func load(path: String, environment: [String: String], registry: PluginRegistry) throws(RelayConfigError) -> RouteFile {
@@ -70,7 +74,12 @@ public struct RouteFile: Sendable {
             }
             throw RelayConfigError(file: file, issues: ordered)
         }
-        return RouteFile(configuration: configuration, pluginConfigurations: pluginConfigurations, path: file)
+        return RouteFile(
+            configuration: configuration,
+            pluginConfigurations: pluginConfigurations,
+            path: file,
+            warnings: RouteFileLint.warnings(configuration, registry: registry, context: context)
+        )
     }
 
     /// Adds empty mappings for the sections a file leaves out, so their settings are still read

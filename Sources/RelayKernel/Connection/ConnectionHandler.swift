@@ -220,6 +220,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         switch event as? WebSocketProtocolHandler.Event {
         case .peerClosed(let code)?:
+            self.metrics.peerClosed(code: code ?? 1005)
             // 1000, 1001 or no code: the client left deliberately.
             if code == nil || code == 1000 || code == 1001 { self.leftCleanly = true }
             self.phase = .closing

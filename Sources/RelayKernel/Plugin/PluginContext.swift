@@ -157,6 +157,18 @@ public struct PluginContext: Sendable {
         }
     }
 
+    /// Signs `claims` as an HS256 JWT with the relay's secret (`RELAY_JWT_SECRET`), so the relay
+    /// accepts it; for plugins that issue tokens (development tokens, a login exchange). Throws
+    /// `unavailable` when the relay has no HS256 secret.
+    public func signToken(_ claims: [String: JSONValue]) async throws(RelayError) -> String {
+        do {
+            guard let verifier = self.runtime.verifier() else { throw TokenVerifier.Failure(reason: "no token keys are configured") }
+            return try await verifier.sign(claims)
+        } catch {
+            throw RelayError(.unavailable, "cannot sign tokens: \(error)")
+        }
+    }
+
     /// Checks the server API key (`Authorization: Bearer` or `X-API-Key`); throws `unauthenticated`.
     public func requireAPIKey(_ request: PluginHTTPRequest) throws(RelayError) {
         guard let expected = self.runtime.apiKey() else { throw RelayError(.unauthenticated, "no server API key is configured") }

@@ -3,6 +3,8 @@ import Yams
 /// The plugins a relay binary knows, by name. Route files instantiate them.
 public struct PluginRegistry: Sendable {
     struct Factory: Sendable {
+        /// ``RelayPlugin/messageTypes`` of the plugin.
+        let messageTypes: [String]?
         let decode: @Sendable (JSONValue) throws -> any Sendable
         let make: @Sendable (any Sendable, inout PluginSetup) throws -> any RelayPlugin
     }
@@ -20,6 +22,7 @@ public struct PluginRegistry: Sendable {
     /// Adds a plugin type; a later registration of the same name replaces the earlier one.
     public mutating func register<P: RelayPlugin>(_ plugin: P.Type) {
         self.factories[P.name] = Factory(
+            messageTypes: P.messageTypes,
             decode: { value in
                 // JSON text is YAML: decoding it with Yams keeps the key path of every error.
                 try YAMLDecoder().decode(P.Configuration.self, from: value.jsonText)

@@ -28,6 +28,12 @@ public protocol RelayPlugin: Sendable {
     /// The name route files use in `plugin:`.
     static var name: String { get }
 
+    /// The message types ``handle(_:context:)`` accepts, for `relay check`: it warns about a
+    /// route whose `type` matches none of them, and about any route to a plugin that declares
+    /// none (`[]`: it serves HTTP only). `nil`, the default, declares nothing and turns both
+    /// checks off.
+    static var messageTypes: [String]? { get }
+
     /// Creates an instance from its settings; register HTTP routes through `setup`.
     init(configuration: Configuration, setup: inout PluginSetup) throws
 
@@ -52,6 +58,7 @@ public protocol RelayPlugin: Sendable {
 }
 
 extension RelayPlugin {
+    public static var messageTypes: [String]? { nil }
     public func started(context: PluginContext) async {}
     public func clientJoined(_ client: ClientInfo, context: PluginContext) async throws -> [String: JSONValue] { [:] }
     public func clientLeft(_ client: ClientInfo, context: PluginContext) async {}

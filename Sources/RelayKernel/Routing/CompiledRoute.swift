@@ -7,7 +7,7 @@ struct CompiledRoute: Sendable {
     let instance: PluginInstance
     let inboundCounter: Counter
     let outboundCounter: Counter
-    /// The `relay_messages_*` route label (also the key of the route's own rate bucket).
+    /// The route as `endpoint type`: the key of its own rate bucket.
     let label: String
 
     init(settings: RouteSettings, pattern: TypePattern, instance: PluginInstance, inboundCounter: Counter, outboundCounter: Counter) {

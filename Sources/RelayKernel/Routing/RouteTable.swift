@@ -56,7 +56,7 @@ final class RouteTable: Sendable {
             guard let codec = CodecRegistry.codec(named: endpoint.codec) else { return nil }
             let routes = file.configuration.routes.filter { $0.endpoint == endpoint.path }.compactMap { settings -> CompiledRoute? in
                 guard let instance = instances[settings.plugin], let pattern = TypePattern(settings.type) else { return nil }
-                let counters = RelayMetrics.routeCounters(route: "\(settings.endpoint) \(settings.type)", plugin: settings.plugin)
+                let counters = RelayMetrics.routeCounters(endpoint: settings.endpoint, type: settings.type, plugin: settings.plugin)
                 return CompiledRoute(
                     settings: settings,
                     pattern: pattern,

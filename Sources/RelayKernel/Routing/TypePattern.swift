@@ -45,4 +45,27 @@ public struct TypePattern: Sendable, Hashable, CustomStringConvertible {
         while patternIndex < self.characters.count, self.characters[patternIndex] == "*" { patternIndex += 1 }
         return patternIndex == self.characters.count
     }
+
+    /// Whether this pattern matches every type `other` matches (so a route with this pattern
+    /// placed before one with `other` leaves the latter nothing).
+    public func covers(_ other: TypePattern) -> Bool {
+        let pattern = self.characters
+        let covered = other.characters
+        // matches[i][k]: pattern[i...] matches every expansion of covered[k...]. A `*` of the
+        // pattern takes any run of the other's characters and wildcards, a `?` one literal or
+        // `?`, a literal only the same literal.
+        var matches = Array(repeating: Array(repeating: false, count: covered.count + 1), count: pattern.count + 1)
+        matches[pattern.count][covered.count] = true
+        for i in stride(from: pattern.count - 1, through: 0, by: -1) {
+            for k in stride(from: covered.count, through: 0, by: -1) {
+                let next = k < covered.count ? covered[k] : nil
+                switch pattern[i] {
+                case "*": matches[i][k] = matches[i + 1][k] || (next != nil && matches[i][k + 1])
+                case "?": matches[i][k] = next != nil && next != "*" && matches[i + 1][k + 1]
+                default: matches[i][k] = next == pattern[i] && matches[i + 1][k + 1]
+                }
+            }
+        }
+        return matches[0][0]
+    }
 }

@@ -1,6 +1,8 @@
 public import Metrics
 
-/// The relay's metric handles, created once (labels never carry client, room or user ids).
+/// The relay's metric handles, created once. Every label value comes from the route file or
+/// from a fixed list in the kernel (never a client, room or user id, nor any other string a
+/// client sends), so the number of series is bounded by the route file.
 public final class RelayMetrics: Sendable {
     /// Open WebSocket connections.
     public let connectionsActive = Meter(label: "relay_connections_active")
@@ -11,11 +13,10 @@ public final class RelayMetrics: Sendable {
     /// Time from queueing a message to writing it to the socket: one sample per batch of
     /// writes (per turn of an event loop), the longest wait in the batch.
     public let deliveryLatency = Timer(label: "relay_delivery_latency_seconds", preferredDisplayUnit: .seconds)
-    /// Connections accepted, by endpoint template.
-    private let acceptedByEndpoint = ShardedMap<String, Counter>(shardCount: 4)
     private let errorsByCode: [String: Counter]
     private let dropsByReason = ShardedMap<String, Counter>(shardCount: 4)
     private let closesByCode: [UInt16: Counter]
+    private let peerClosesByCode: [String: Counter]
     private let kernelIn: Counter
     private let kernelOut: Counter
     /// Envelopes handed to the cluster backplane for other nodes.
@@ -23,7 +24,7 @@ public final class RelayMetrics: Sendable {
     /// Envelopes received from other nodes.
     let clusterIn = Counter(label: "relay_cluster_envelopes_in_total")
     /// Messages delivered here that other nodes' routes sent.
-    let clusterDelivered = Counter(label: "relay_messages_out_total", dimensions: [("route", "cluster"), ("plugin", "cluster")])
+    let clusterDelivered = Counter(label: "relay_messages_out_total", dimensions: RelayMetrics.unrouted(plugin: "cluster"))
 
     /// Creates the handles through the bootstrapped metrics backend.
     public init() {
@@ -32,11 +33,16 @@ public final class RelayMetrics: Sendable {
         )
         self.closesByCode = Dictionary(
             uniqueKeysWithValues: CloseCode.allCases.map {
-                ($0.rawValue, Counter(label: "relay_closes_total", dimensions: [("code", String($0.rawValue))]))
+                ($0.rawValue, Counter(label: "relay_closes_total", dimensions: [("initiator", "server"), ("code", String($0.rawValue))]))
             }
         )
-        self.kernelIn = Counter(label: "relay_messages_in_total", dimensions: [("route", "kernel"), ("plugin", "kernel")])
-        self.kernelOut = Counter(label: "relay_messages_out_total", dimensions: [("route", "kernel"), ("plugin", "kernel")])
+        self.peerClosesByCode = Dictionary(
+            uniqueKeysWithValues: Self.peerCloseLabels.map {
+                ($0, Counter(label: "relay_closes_total", dimensions: [("initiator", "client"), ("code", $0)]))
+            }
+        )
+        self.kernelIn = Counter(label: "relay_messages_in_total", dimensions: Self.unrouted(plugin: "kernel"))
+        self.kernelOut = Counter(label: "relay_messages_out_total", dimensions: Self.unrouted(plugin: "kernel"))
         for reason in DropReason.allCases { _ = self.drops(reason) }
     }
 
@@ -59,9 +65,33 @@ public final class RelayMetrics: Sendable {
         self.errorsByCode[code.rawValue]?.increment()
     }
 
-    /// Counts a close sent by the server.
+    /// Counts a close sent by the server (`relay_closes_total{initiator="server"}`).
     func closed(_ code: CloseCode) {
         self.closesByCode[code.rawValue]?.increment()
+    }
+
+    /// Counts a close frame a client sent (`relay_closes_total{initiator="client"}`): `code` is
+    /// the frame's code, 1005 when it carried none. Codes a client may pick freely are counted
+    /// by range (`3xxx`, `4xxx`), anything else as `other`, so clients cannot add series.
+    public func peerClosed(code: UInt16) {
+        self.peerClosesByCode[Self.peerCloseLabel(code)]?.increment()
+    }
+
+    /// The standard codes a peer's close frame can carry (RFC 6455 §7.4.1 and IANA's registry;
+    /// 1005 stands for a frame without a code), each counted under its number.
+    static let standardPeerCloseCodes: Set<UInt16> = [1000, 1001, 1002, 1003, 1005, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014]
+
+    /// Every `code` label of client-initiated closes.
+    static let peerCloseLabels = standardPeerCloseCodes.sorted().map(String.init) + ["3xxx", "4xxx", "other"]
+
+    /// The `code` label for a client's close code.
+    static func peerCloseLabel(_ code: UInt16) -> String {
+        switch code {
+        case _ where Self.standardPeerCloseCodes.contains(code): String(code)
+        case 3000...3999: "3xxx"
+        case 4000...4999: "4xxx"
+        default: "other"
+        }
     }
 
     /// The drop counter for `reason`.
@@ -80,11 +110,19 @@ public final class RelayMetrics: Sendable {
     /// Counter for messages the kernel itself sends (pong, errors).
     var kernelMessagesOut: Counter { self.kernelOut }
 
-    /// Counters for one route.
-    static func routeCounters(route: String, plugin: String) -> (inbound: Counter, outbound: Counter) {
-        (
-            Counter(label: "relay_messages_in_total", dimensions: [("route", route), ("plugin", plugin)]),
-            Counter(label: "relay_messages_out_total", dimensions: [("route", route), ("plugin", plugin)])
+    /// Counters for one route: its endpoint template, its `type` pattern and its plugin
+    /// instance, as the route file writes them.
+    static func routeCounters(endpoint: String, type: String, plugin: String) -> (inbound: Counter, outbound: Counter) {
+        let dimensions = [("endpoint", endpoint), ("type", type), ("plugin", plugin)]
+        return (
+            Counter(label: "relay_messages_in_total", dimensions: dimensions),
+            Counter(label: "relay_messages_out_total", dimensions: dimensions)
         )
+    }
+
+    /// Labels of messages no route carries: the kernel's own (ping, auth, resume, leave, error
+    /// answers) and deliveries of other cluster nodes' routes.
+    static func unrouted(plugin: String) -> [(String, String)] {
+        [("endpoint", "*"), ("type", "*"), ("plugin", plugin)]
     }
 }
