@@ -4,7 +4,7 @@ public import RelayKernel
 import Synchronization
 
 extension PostgresBackplane {
-    public func lookup(_ id: ClientID) async throws -> ClientInfo? {
+    package func lookup(_ id: ClientID) async throws -> ClientInfo? {
         guard self.isReady else { return nil }
         let rows = try await self.answered("lookup") {
             try await self.database.query("SELECT info FROM relay_clients WHERE client_id = \(id.rawValue)")
@@ -13,7 +13,7 @@ extension PostgresBackplane {
         return ClientInfo(json: json)
     }
 
-    public func claim(_ request: ClusterClaim.Request, prepare: @escaping @Sendable (ClusterClaim) -> Void) async throws -> ClusterClaim? {
+    package func claim(_ request: ClusterClaim.Request, prepare: @escaping @Sendable (ClusterClaim) -> Void) async throws -> ClusterClaim? {
         guard self.isReady else { return nil }
         let timeout = self.settings.nodeTimeout
         let claim = try await self.database.withTransaction { connection -> ClusterClaim? in

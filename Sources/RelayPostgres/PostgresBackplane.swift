@@ -16,9 +16,9 @@ import Synchronization
 ///   changes, which every node applies to its ``ClusterDirectory``.
 /// - Nodes heartbeat in `relay_nodes`; a node that stops is reaped by a survivor, which hands
 ///   its clients' messages to them one by one so they can resume elsewhere.
-public final class PostgresBackplane: ClusterBackplane {
-    public let nodeID: String
-    public let directory: ClusterDirectory
+package final class PostgresBackplane: ClusterBackplane {
+    package let nodeID: String
+    package let directory: ClusterDirectory
     let database: PostgresDatabase
     let settings: ClusterSettings
     let logger: Logger
@@ -44,7 +44,7 @@ public final class PostgresBackplane: ClusterBackplane {
     static let eventsChannel = "relay_events"
 
     /// Creates the backplane for this node (nothing connects before ``run(node:)``).
-    public init(database: PostgresDatabase, settings: ClusterSettings, logger: Logger) {
+    package init(database: PostgresDatabase, settings: ClusterSettings, logger: Logger) {
         let nodeID = settings.nodeId ?? Self.randomNodeID()
         self.nodeID = nodeID
         self.directory = ClusterDirectory(localNode: nodeID)
@@ -64,22 +64,22 @@ public final class PostgresBackplane: ClusterBackplane {
     /// This node's wake-up channel.
     static func channel(of node: String) -> String { "relay_node_" + node }
 
-    public var isReady: Bool { self.ready.load(ordering: .relaxed) }
+    package var isReady: Bool { self.ready.load(ordering: .relaxed) }
 
-    public func submit(_ item: ClusterOutgoing) -> Bool {
+    package func submit(_ item: ClusterOutgoing) -> Bool {
         if case .media(let node, let envelope) = item { return self.links.send(envelope, to: node) }
         if self.outbox.add(item) { return true }
         if case .change = item { self.needsResync.store(true, ordering: .relaxed) }
         return false
     }
 
-    public func flush() async {
+    package func flush() async {
         await self.outbox.flush()
     }
 
     // MARK: Running
 
-    public func run(node: ClusterNode) async throws {
+    package func run(node: ClusterNode) async throws {
         self.node.withLock { $0 = node }
         let address = try await self.links.listen(host: self.settings.linkHost, port: self.settings.linkPort, node: node)
         self.linkAddress.withLock { $0 = address }

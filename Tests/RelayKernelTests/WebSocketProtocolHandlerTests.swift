@@ -259,12 +259,13 @@ struct WebSocketProtocolHandlerTests {
         #expect(peer.channel.isActive)
     }
 
-    @Test func thePeersCloseAfterOursClosesTheChannelWithoutAnotherFrame() throws {
+    @Test func thePeersCloseAfterOursClosesTheChannelWithoutAnotherFrameOrEvent() throws {
         let peer = try Peer()
         peer.handler.close(CloseReason(.goingAway, ""))
         _ = try peer.outbound()
         try peer.send(.connectionClose, closePayload(1001, ""))
-        #expect(peer.events == [.peerClosed(1001)])
+        // The answer to our close is not a close the client started.
+        #expect(peer.events.isEmpty)
         #expect(try peer.outbound().isEmpty)
         #expect(!peer.channel.isActive)
     }

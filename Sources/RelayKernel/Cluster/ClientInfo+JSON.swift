@@ -1,6 +1,6 @@
 extension ClientInfo {
     /// The client info as JSON (what the cluster keeps of a client).
-    public var json: JSONValue {
+    package var json: JSONValue {
         var object: [String: JSONValue] = [
             "id": .string(self.id.rawValue),
             "endpoint": .string(self.endpoint),
@@ -16,7 +16,7 @@ extension ClientInfo {
     }
 
     /// Reads ``json``; `nil` when required fields are missing.
-    public init?(json: JSONValue) {
+    package init?(json: JSONValue) {
         guard let id = json["id"]?.stringValue, let endpoint = json["endpoint"]?.stringValue else { return nil }
         self.init(
             id: ClientID(id),

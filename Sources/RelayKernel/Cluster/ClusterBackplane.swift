@@ -1,4 +1,4 @@
-public import NIOCore
+package import NIOCore
 
 /// How relay nodes reach each other: the kernel's side of a cluster.
 ///
@@ -6,7 +6,7 @@ public import NIOCore
 /// cross nodes: envelopes for clients and rooms elsewhere, and changes to this node's clients
 /// and memberships (so the other nodes' ``ClusterDirectory`` replicas stay current). Nothing
 /// here waits on the database: ``submit(_:)`` queues or refuses at once.
-public protocol ClusterBackplane: Sendable {
+package protocol ClusterBackplane: Sendable {
     /// This node's id.
     var nodeID: String { get }
 
@@ -39,7 +39,7 @@ public protocol ClusterBackplane: Sendable {
 }
 
 /// One item for the backplane's ordered outbound stream.
-public enum ClusterOutgoing: Sendable {
+package enum ClusterOutgoing: Sendable {
     /// An envelope for whichever node holds `client` (or waiting for it if it is between nodes).
     case toClient(ClientID, ByteBuffer, origin: ClusterOrigin? = nil)
     /// An envelope for one node (`room` names the room it is for, if any).
@@ -52,21 +52,21 @@ public enum ClusterOutgoing: Sendable {
 }
 
 /// Who sent a cross-node message: told with an `unavailable` error if it cannot be written.
-public struct ClusterOrigin: Sendable, Hashable {
+package struct ClusterOrigin: Sendable, Hashable {
     /// The sending client (on this node).
-    public var client: ClientID
+    package var client: ClientID
     /// The type of the message whose handling sent it.
-    public var ref: String
+    package var ref: String
 
     /// Creates an origin.
-    public init(client: ClientID, ref: String) {
+    package init(client: ClientID, ref: String) {
         self.client = client
         self.ref = ref
     }
 }
 
 /// A change to the clients and room memberships a node holds.
-public enum ClusterChange: Sendable, Equatable {
+package enum ClusterChange: Sendable, Equatable {
     /// A client identity now lives on this node (with its current resume token).
     case clientUp(ClientInfo, resumeToken: String)
     /// A client's resume token changed (after a resume).
@@ -80,18 +80,18 @@ public enum ClusterChange: Sendable, Equatable {
 }
 
 /// The result of ``ClusterBackplane/claim(_:)``.
-public struct ClusterClaim: Sendable {
+package struct ClusterClaim: Sendable {
     /// What the claiming node knows of the resuming client.
-    public struct Request: Sendable {
+    package struct Request: Sendable {
         /// The resume token the client presented.
-        public var resumeToken: String
+        package var resumeToken: String
         /// The authenticated user of the new connection (must match the identity's).
-        public var userId: String?
+        package var userId: String?
         /// The endpoint of the new connection (must match the identity's).
-        public var endpoint: String
+        package var endpoint: String
 
         /// Creates a request.
-        public init(resumeToken: String, userId: String?, endpoint: String) {
+        package init(resumeToken: String, userId: String?, endpoint: String) {
             self.resumeToken = resumeToken
             self.userId = userId
             self.endpoint = endpoint
@@ -99,16 +99,16 @@ public struct ClusterClaim: Sendable {
     }
 
     /// The client identity taken over.
-    public var info: ClientInfo
+    package var info: ClientInfo
     /// Its rooms (``RoomKey/clusterName``), now held by this node.
-    public var rooms: [String]
+    package var rooms: [String]
     /// The live node that held it and must hand its queue over, or `nil` when that node is dead.
-    public var previousNode: String?
+    package var previousNode: String?
     /// Envelopes that were waiting for the client while it had no live node, oldest first.
-    public var waiting: [ByteBuffer]
+    package var waiting: [ByteBuffer]
 
     /// Creates a claim.
-    public init(info: ClientInfo, rooms: [String], previousNode: String?, waiting: [ByteBuffer]) {
+    package init(info: ClientInfo, rooms: [String], previousNode: String?, waiting: [ByteBuffer]) {
         self.info = info
         self.rooms = rooms
         self.previousNode = previousNode
@@ -118,10 +118,10 @@ public struct ClusterClaim: Sendable {
 
 extension RoomKey {
     /// The room's name across the cluster: `instance/name`.
-    public var clusterName: String { self.instance + "/" + self.name }
+    package var clusterName: String { self.instance + "/" + self.name }
 
     /// Parses ``clusterName``.
-    public init?(clusterName: String) {
+    package init?(clusterName: String) {
         guard let slash = clusterName.firstIndex(of: "/") else { return nil }
         self.init(instance: String(clusterName[..<slash]), name: String(clusterName[clusterName.index(after: slash)...]))
     }

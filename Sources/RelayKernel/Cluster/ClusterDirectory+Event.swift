@@ -1,6 +1,6 @@
 extension ClusterDirectory.Event {
     /// The event as JSON, for a broadcast to every node.
-    public var json: JSONValue {
+    package var json: JSONValue {
         switch self {
         case .clientUp(let info, let node):
             ["k": "up", "i": info.json, "n": .string(node)]
@@ -18,7 +18,7 @@ extension ClusterDirectory.Event {
     }
 
     /// Reads ``json``; `nil` for anything else.
-    public init?(json: JSONValue) {
+    package init?(json: JSONValue) {
         let node = json["n"]?.stringValue
         let client = json["c"]?.stringValue.map(ClientID.init)
         let room = json["r"]?.stringValue
@@ -49,7 +49,7 @@ extension ClusterDirectory.Event {
 
 extension ClusterChange {
     /// The directory event other nodes apply for this change made on `node`, if any.
-    public func event(node: String) -> ClusterDirectory.Event? {
+    package func event(node: String) -> ClusterDirectory.Event? {
         switch self {
         case .clientUp(let info, _): .clientUp(info, node: node)
         case .resumeToken: nil

@@ -5,9 +5,9 @@ import Synchronization
 /// Kept current from the events every node broadcasts, and reloaded from the database whenever
 /// the node reconnects; lookups are local and never wait. Entries of this node are not kept
 /// (the hub knows its own clients).
-public final class ClusterDirectory: Sendable {
+package final class ClusterDirectory: Sendable {
     /// Where a client is.
-    public enum Location: Sendable, Equatable {
+    package enum Location: Sendable, Equatable {
         /// Connected to (or waiting for a resume on) a live node.
         case node(String)
         /// Its node died; messages wait for it until it resumes somewhere or its grace ends.
@@ -15,7 +15,7 @@ public final class ClusterDirectory: Sendable {
     }
 
     /// A change every node applies to its replica.
-    public enum Event: Sendable, Equatable {
+    package enum Event: Sendable, Equatable {
         case clientUp(ClientInfo, node: String)
         case clientDown(ClientID)
         case joined(room: String, ClientID, node: String)
@@ -27,12 +27,12 @@ public final class ClusterDirectory: Sendable {
     }
 
     /// A full copy of the cluster's clients and memberships.
-    public struct Snapshot: Sendable {
-        public var clients: [(info: ClientInfo, node: String?)]
-        public var memberships: [(room: String, client: ClientID, node: String?)]
+    package struct Snapshot: Sendable {
+        package var clients: [(info: ClientInfo, node: String?)]
+        package var memberships: [(room: String, client: ClientID, node: String?)]
 
         /// Creates a snapshot.
-        public init(clients: [(info: ClientInfo, node: String?)], memberships: [(room: String, client: ClientID, node: String?)]) {
+        package init(clients: [(info: ClientInfo, node: String?)], memberships: [(room: String, client: ClientID, node: String?)]) {
             self.clients = clients
             self.memberships = memberships
         }
@@ -49,55 +49,55 @@ public final class ClusterDirectory: Sendable {
     }
 
     /// The node this replica belongs to.
-    public let localNode: String
+    package let localNode: String
     private let state = Mutex(State())
 
     /// Creates an empty replica for `localNode`.
-    public init(localNode: String) {
+    package init(localNode: String) {
         self.localNode = localNode
     }
 
     // MARK: Lookups
 
     /// Where a client of another node is, or `nil` if no other node has it.
-    public func location(of id: ClientID) -> Location? {
+    package func location(of id: ClientID) -> Location? {
         self.state.withLock { state in
             state.clients[id].map { $0.node.map(Location.node) ?? .orphaned }
         }
     }
 
     /// What is known of a client of another node.
-    public func info(of id: ClientID) -> ClientInfo? {
+    package func info(of id: ClientID) -> ClientInfo? {
         self.state.withLock { $0.clients[id]?.info }
     }
 
     /// The other nodes' members of `room`.
-    public func members(of room: String) -> [ClientInfo] {
+    package func members(of room: String) -> [ClientInfo] {
         self.state.withLock { state in
             (state.rooms[room] ?? [:]).keys.compactMap { state.clients[$0]?.info }
         }
     }
 
     /// How many members `room` has on other nodes.
-    public func memberCount(of room: String) -> Int {
+    package func memberCount(of room: String) -> Int {
         self.state.withLock { $0.rooms[room]?.count ?? 0 }
     }
 
     /// Whether a client of another node is in `room`.
-    public func isMember(_ id: ClientID, of room: String) -> Bool {
+    package func isMember(_ id: ClientID, of room: String) -> Bool {
         self.state.withLock { $0.rooms[room]?[id] != nil }
     }
 
     /// Who must get a message for `room` outside this node.
-    public struct Recipients: Sendable {
+    package struct Recipients: Sendable {
         /// Live nodes with members, and how many members each has.
-        public var nodes: [String: Int] = [:]
+        package var nodes: [String: Int] = [:]
         /// Members whose node died (sent to one by one, so they find it when they resume).
-        public var orphans: [ClientID] = []
+        package var orphans: [ClientID] = []
     }
 
     /// The other nodes' members of `room`, except `excluded`, grouped by node.
-    public func recipients(of room: String, except excluded: ClientID?) -> Recipients {
+    package func recipients(of room: String, except excluded: ClientID?) -> Recipients {
         self.state.withLock { state in
             var recipients = Recipients()
             for (client, node) in state.rooms[room] ?? [:] where client != excluded {
@@ -108,12 +108,12 @@ public final class ClusterDirectory: Sendable {
     }
 
     /// How many clients of other nodes are known (for metrics and tests).
-    public var clientCount: Int { self.state.withLock { $0.clients.count } }
+    package var clientCount: Int { self.state.withLock { $0.clients.count } }
 
     // MARK: Changes
 
     /// Replaces everything with `snapshot`.
-    public func load(_ snapshot: Snapshot) {
+    package func load(_ snapshot: Snapshot) {
         var fresh = State()
         for (info, node) in snapshot.clients where node != self.localNode {
             fresh.clients[info.id] = Entry(info: info, node: node)
@@ -125,7 +125,7 @@ public final class ClusterDirectory: Sendable {
     }
 
     /// Applies one event.
-    public func apply(_ event: Event) {
+    package func apply(_ event: Event) {
         self.state.withLock { state in
             switch event {
             case .clientUp(let info, let node):

@@ -1,11 +1,11 @@
-public import NIOCore
+package import NIOCore
 import Metrics
 import Synchronization
 
 /// The kernel's side of a cluster that the backplane calls: delivers what other nodes send
 /// here, hands client queues over to the node a client resumed on, and ends the identities of
 /// clients whose node died and who did not come back.
-public final class ClusterNode: Sendable {
+package final class ClusterNode: Sendable {
     let state: RelayState
     private let handovers = Mutex<[ClientID: CheckedContinuation<(frames: [ClusterEnvelope.HandedFrame], lastSequence: Int)?, Never>]>([:])
 
@@ -16,10 +16,10 @@ public final class ClusterNode: Sendable {
     private var hub: RelayHub { self.state.runtime.hub }
 
     /// How long a client whose connection (or node) dropped may still resume.
-    public var resumeGrace: Duration { .seconds(self.state.currentTable.configuration.server.resumeGrace) }
+    package var resumeGrace: Duration { .seconds(self.state.currentTable.configuration.server.resumeGrace) }
 
     /// Delivers an envelope another node sent here.
-    public func receive(_ bytes: ByteBuffer) {
+    package func receive(_ bytes: ByteBuffer) {
         self.state.metrics.clusterIn.increment()
         let envelope: ClusterEnvelope
         do {
@@ -54,7 +54,7 @@ public final class ClusterNode: Sendable {
 
     /// Cross-node messages that were accepted but could not be written: each one's sender hears
     /// `unavailable`, as if it had been refused at once.
-    public func undeliverable(_ origins: [ClusterOrigin]) {
+    package func undeliverable(_ origins: [ClusterOrigin]) {
         for origin in origins {
             self.state.metrics.error(.unavailable)
             self.hub.send(
@@ -67,7 +67,7 @@ public final class ClusterNode: Sendable {
     }
 
     /// What this node holds, to register again after the backplane lost track of it.
-    public func localChanges() -> [ClusterChange] {
+    package func localChanges() -> [ClusterChange] {
         var changes: [ClusterChange] = []
         for session in self.hub.allSessions where session.phase != .gone {
             changes.append(.clientUp(session.info, resumeToken: session.resumeToken))
@@ -77,7 +77,7 @@ public final class ClusterNode: Sendable {
     }
 
     /// A client of a dead node did not resume within the grace: its plugins hear it left, here.
-    public func expire(_ info: ClientInfo, rooms: [String]) async {
+    package func expire(_ info: ClientInfo, rooms: [String]) async {
         await ClientLifecycle.left(info, rooms: Set(rooms.compactMap(RoomKey.init(clusterName:))), state: self.state)
     }
 

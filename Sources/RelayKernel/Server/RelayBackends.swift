@@ -6,10 +6,15 @@ public struct RelayBackends: Sendable {
     /// Durable records.
     public var records: any DurableStore
     /// The other nodes, in cluster mode.
-    public var cluster: (any ClusterBackplane)?
+    package var cluster: (any ClusterBackplane)?
 
     /// Creates backends.
-    public init(store: any KeyValueStore, records: any DurableStore, cluster: (any ClusterBackplane)? = nil) {
+    public init(store: any KeyValueStore, records: any DurableStore) {
+        self.init(store: store, records: records, cluster: nil)
+    }
+
+    /// Stores and the cluster backplane (the composition root's PostgreSQL cluster).
+    package init(store: any KeyValueStore, records: any DurableStore, cluster: (any ClusterBackplane)?) {
         self.store = store
         self.records = records
         self.cluster = cluster

@@ -30,8 +30,8 @@ final class WebSocketProtocolHandler: ChannelInboundHandler, RemovableChannelHan
 
     /// What the next handler hears, as a user inbound event.
     enum Event {
-        /// The peer sent a close frame (`code` is `nil` when it carried none); it is answered and
-        /// the channel closes.
+        /// The peer started a close (`code` is `nil` when its frame carried none); it is answered
+        /// and the channel closes. A peer's answer to our close is no event.
         case peerClosed(code: UInt16?)
         /// The peer broke the protocol; a close frame with `reason` went out.
         case failed(CloseReason)
@@ -95,12 +95,10 @@ final class WebSocketProtocolHandler: ChannelInboundHandler, RemovableChannelHan
         case .open:
             self.receive(frame, context: context)
         case .closeSent:
-            // Only the peer's close matters now (RFC 6455 §5.5.1); the rest is discarded.
+            // Only the peer's close matters now (RFC 6455 §5.5.1); the rest is discarded. It answers
+            // ours, so it is no event: the close was counted when we sent it.
             guard frame.opcode == .connectionClose else { return }
             self.state = .closed
-            if let maskKey = frame.maskKey, case .valid(let code) = ClosePayload(frame.data.unmasked(maskKey)) {
-                context.fireUserInboundEventTriggered(Event.peerClosed(code: code))
-            }
             context.close(promise: nil)
         case .closed:
             break
