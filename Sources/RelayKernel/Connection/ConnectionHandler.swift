@@ -137,9 +137,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
         self.slots.release(self.state.counter)
         guard let handle = self.handle else { return self.state.connectionClosed() }
         handle.release()
-        // A cluster node shutting down keeps its clients' identities: they resume on another node.
+        // A single node shutting down ends its clients' identities (nothing could resume them);
+        // a cluster node keeps them: they resume on another node.
         let handedToCluster = self.state.isDraining && self.state.runtime.hub.cluster != nil
-        let clean = self.leftCleanly && !handedToCluster
+        let clean = (self.leftCleanly || self.state.isDraining) && !handedToCluster
         let sessions = self.sessions.map(\.session)
         self.sessions = []
         let state = self.state
