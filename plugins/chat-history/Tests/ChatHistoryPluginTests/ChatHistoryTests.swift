@@ -56,9 +56,11 @@ struct ChatHistoryTests {
         #expect(configuration.historyTTL == .milliseconds(1500))
         #expect(configuration.historyRoute == "/c/rooms/:room/history")
         #expect(ChatHistoryConfiguration().historyTTL == nil)
-        #expect(throws: DecodingError.self) { try Self.decode(#"{"historySize": 0}"#) }
-        #expect(throws: DecodingError.self) { try Self.decode(#"{"httpPrefix": "/chat/"}"#) }
-        #expect(throws: DecodingError.self) { try Self.decode(#"{"maxTextLenght": 10}"#) }
+        // Decoded on its own, every problem is reported at once with its key path.
+        let error = #expect(throws: RelayConfigError.self) {
+            try Self.decode(#"{"historySize": 0, "httpPrefix": "/chat/", "maxTextLenght": 10}"#)
+        }
+        #expect(Set(error?.issues.map(\.path) ?? []) == ["historySize", "httpPrefix", "maxTextLenght"], "\(String(describing: error))")
     }
 
     private static func decode(_ json: String) throws -> ChatHistoryConfiguration {

@@ -1,0 +1,23 @@
+public import RelayKernel
+
+/// A plugin's answer to a ``TestRelay/request(_:_:headers:json:)``.
+public struct TestHTTPResponse: Sendable {
+    /// The HTTP status.
+    public let status: Int
+    /// `Content-Type`.
+    public let contentType: String
+    /// The body as text.
+    public let body: String
+    /// Extra header fields the plugin set.
+    public let headers: [String: String]
+
+    init(_ response: PluginHTTPResponse) {
+        self.status = response.status
+        self.contentType = response.contentType
+        self.body = String(buffer: response.body)
+        self.headers = response.headers
+    }
+
+    /// The body parsed as JSON, or `nil` when it is not JSON.
+    public var json: JSONValue? { try? JSONParser.parse(Array(self.body.utf8)) }
+}
