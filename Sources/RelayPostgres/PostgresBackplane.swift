@@ -1,8 +1,8 @@
-public import Logging
+package import Logging
 import Metrics
 import NIOCore
 import PostgresNIO
-public import RelayKernel
+package import RelayKernel
 import Synchronization
 
 /// The cluster backplane on PostgreSQL.
