@@ -22,7 +22,7 @@ from socketio_helpers import LOCAL_ENV, SOCKETIO_SUITE_YAML, EIOClient
 
 PING_INTERVAL = 0.300
 PING_TIMEOUT = 0.200
-CONNECT_TIMEOUT = 1.0  # deploy/socketio-test-suite.yaml
+CONNECT_TIMEOUT = 1.5  # deploy/socketio-test-suite.yaml
 
 
 @pytest.fixture(scope="module")
