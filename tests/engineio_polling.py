@@ -166,6 +166,16 @@ def http_call(port: int, method: str, target: str, body: bytes | str | None = No
     return HTTPCall(port, method, target, body, headers, timeout).run()
 
 
+def websocket_upgrade(port: int, target: str, timeout: float = RECV_TIMEOUT) -> Reply:
+    """The HTTP answer to a WebSocket upgrade request for ``target`` (a refusal's status and
+    body; 101 when it was accepted)."""
+    headers = {"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+               "Sec-WebSocket-Key": base64.b64encode(b"relay-issue-15-k").decode()}
+    call = HTTPCall(port, "GET", target, None, headers, timeout)
+    call.headers = headers  # no `Connection: close`: this is an upgrade
+    return call.run()
+
+
 class Background(threading.Thread):
     """An ``HTTPCall`` in a thread: ``result()`` waits for its reply (or re-raises its error)."""
 

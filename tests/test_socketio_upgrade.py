@@ -7,8 +7,10 @@
 - The probe (`2probe` → `3probe`, the pending GET answered with a noop, no open packet on the
   upgrading WebSocket), `5` moving the session, nothing lost or duplicated across it (what the
   polling side had not fetched arrives on the WebSocket first, in order), polling requests
-  after the upgrade (400), a second WebSocket with the sid (accepted, then closed), an unknown
-  sid, the heartbeat and the connection gauge across the upgrade.
+  after the upgrade (400), a WebSocket for a sid this node does not hold (upgraded, closed or
+  unknown: accepted, then closed), a second WebSocket probing the same session, the heartbeat
+  and the connection gauge across the upgrade. (A sid of another cluster node:
+  test_socketio_cluster.py.)
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ import threading
 import time
 
 import pytest
+from websockets.exceptions import InvalidStatus
 
-from engineio_polling import PollingSession, SocketIOClient, WebSocketLink, shared_relay
 from cluster_helpers import sequence_problems
+from engineio_polling import PollingSession, SocketIOClient, WebSocketLink, shared_relay
 from relay_helpers import HOST, RelayServer, pubsub_routes
 from socketio_helpers import LOCAL_ENV, SOCKETIO_SUITE_YAML, EIOClient
 
@@ -111,8 +114,13 @@ def test_suite_upgrade_ignores_a_websocket_with_the_same_sid(suite):
     socket = upgrading_socket(suite, sid)
     socket.send("2probe")
     socket.send("5")
-    socket2 = upgrading_socket(suite, sid)
-    socket2.wait_closed(2)
+    # a browser's `close` event: the upgrade refused, or the connection closed after it
+    try:
+        socket2 = upgrading_socket(suite, sid)
+    except InvalidStatus as refused:
+        assert refused.response.status_code == 400
+    else:
+        socket2.wait_closed(2)
 
 
 # ---------------------------------------------------------------------------
@@ -151,31 +159,43 @@ def test_after_the_upgrade_polling_requests_get_400(srv):
     assert socket.recv_packet() == '42["message-back","still fine"]'
 
 
+def assert_accepted_then_closed(server: RelayServer, sid: str) -> None:
+    """A WebSocket opened for ``sid`` (a session this node does not hold) is accepted (101), then
+    closed without a packet: no session of its own, nobody else's."""
+    socket = server.raw(f"/socket.io/?EIO=4&transport=websocket&sid={sid}")  # asserts 101
+    ending = socket.wait_end(3)
+    assert ending.kind in ("close", "eof", "reset"), ending
+    assert not ending.frames, [frame.payload for frame in ending.frames]
+
+
 def test_a_second_websocket_with_the_sid_is_accepted_then_closed(srv):
     session = connected(srv)
     socket = upgrade(srv, session)
     socket.send('42["message","first"]')
     assert socket.recv_packet() == '42["message-back","first"]'
-    second = srv.raw(f"/socket.io/?EIO=4&transport=websocket&sid={session.sid}")  # 101
-    ending = second.wait_end(3)
-    assert ending.kind in ("close", "eof", "reset"), ending
-    assert not any(frame.payload.startswith(b"0") for frame in ending.frames), ending.frames
+    assert_accepted_then_closed(srv, session.sid)
     socket.send('42["message","unaffected"]')
     assert socket.recv_packet() == '42["message-back","unaffected"]'
 
 
+def test_a_second_websocket_probing_the_same_session_is_closed_when_the_first_takes_it(srv):
+    session = connected(srv)
+    late = upgrading_socket(srv, session.sid)  # accepted: the session is still on long-polling
+    socket = upgrade(srv, session)
+    closed = late.wait_closed(3)
+    assert closed.code is not None and closed.code != 1000, closed
+    socket.send('42["message","the first one has it"]')
+    assert socket.recv_packet() == '42["message-back","the first one has it"]'
+
+
 def test_a_websocket_with_an_unknown_sid_is_accepted_then_closed(srv):
-    socket = srv.raw("/socket.io/?EIO=4&transport=websocket&sid=no-such-session")  # 101
-    ending = socket.wait_end(3)
-    assert ending.kind in ("close", "eof", "reset"), ending
-    assert not ending.frames, ending.frames
+    assert_accepted_then_closed(srv, "no-such-session")
 
 
 def test_a_websocket_with_a_closed_sessions_sid_is_accepted_then_closed(srv):
     session = connected(srv)
     session.send("1")
-    socket = srv.raw(f"/socket.io/?EIO=4&transport=websocket&sid={session.sid}")
-    assert socket.wait_end(3).kind in ("close", "eof", "reset")
+    assert_accepted_then_closed(srv, session.sid)
 
 
 def test_what_polling_had_not_fetched_comes_first_on_the_websocket(srv):
