@@ -40,4 +40,21 @@ struct EngineIOHeartbeatTests {
         #expect(heartbeat.check(at: self.start + .milliseconds(619)) == .none)
         #expect(heartbeat.check(at: self.start + .milliseconds(620)) == .ping)
     }
+
+    @Test func aHeldDeadlineGivesAWholeTimeoutFromWhenTheHoldEnds() {
+        var heartbeat = self.heartbeat()
+        #expect(heartbeat.check(at: self.start + .milliseconds(300)) == .ping)
+        // Busy from 400 ms to 900 ms: the client could not answer.
+        heartbeat.holdDeadline(at: self.start + .milliseconds(400))
+        heartbeat.holdDeadline(at: self.start + .milliseconds(900))
+        #expect(heartbeat.check(at: self.start + .milliseconds(1_099)) == .none)
+        #expect(heartbeat.check(at: self.start + .milliseconds(1_100)) == .timedOut)
+    }
+
+    @Test func holdingWithoutAPingAwaitedChangesNothing() {
+        var heartbeat = self.heartbeat()
+        heartbeat.holdDeadline(at: self.start + .milliseconds(100))
+        #expect(heartbeat.check(at: self.start + .milliseconds(300)) == .ping)
+        #expect(heartbeat.check(at: self.start + .milliseconds(500)) == .timedOut)
+    }
 }

@@ -83,6 +83,11 @@ package final class ClusterNode: Sendable {
         return changes
     }
 
+    /// `node` was declared dead (its heartbeat stopped): requests waiting for it end.
+    package func nodeDied(_ node: String) {
+        self.polling.nodeDied(node)
+    }
+
     /// A client of a dead node did not resume within the grace: its plugins hear it left, here.
     package func expire(_ info: ClientInfo, rooms: [String]) async {
         await ClientLifecycle.left(info, rooms: Set(rooms.compactMap(RoomKey.init(clusterName:))), state: self.state)

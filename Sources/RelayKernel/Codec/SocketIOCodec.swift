@@ -12,8 +12,9 @@ final class SocketIOCodec: Codec {
     /// A binary event waiting for its attachments.
     private var pendingBinary: (packet: SocketIOPacket, attachments: [ByteBuffer])?
     private var heartbeat: EngineIOHeartbeat?
-    /// On a WebSocket opened to take over a long-polling session: that session, until the upgrade.
-    private var probing: NIOLoopBound<PollingTransport>?
+    /// On a WebSocket opened to take over a long-polling session: that session and its sid,
+    /// until the upgrade.
+    private var probing: (session: NIOLoopBound<PollingTransport>, sid: String)?
     /// Connection-state recovery is on: events carry their offset.
     private var recovery = false
 
@@ -34,6 +35,17 @@ final class SocketIOCodec: Codec {
         state: RelayState
     ) async -> Response? {
         await EngineIOPolling.serve(request, context: context, endpoint: endpoint, parameters: parameters, state: state)
+    }
+
+    /// A WebSocket that would take over a long-polling session held by another cluster node is
+    /// refused before the upgrade (a session moves between nodes only by recovery): the client
+    /// stays on long-polling, served through its node. (A WebSocket for an unknown or ended
+    /// session of this node is accepted, then closed, as Engine.IO's test suite expects.)
+    static func upgradeRefusal(query: Substring?, state: RelayState) -> String? {
+        guard let query, let sid = UpgradeRequest.parseQuery(query)["sid"], let cluster = state.runtime.hub.cluster,
+            let node = ClusterPollingRelay.node(of: sid), node != cluster.nodeID
+        else { return nil }
+        return "{\"code\":1,\"message\":\"Session ID unknown\"}"
     }
 
     // MARK: Engine.IO
@@ -86,6 +98,16 @@ final class SocketIOCodec: Codec {
 
     /// Pings every `pingInterval`; drops a client that does not answer within `pingTimeout`.
     func sweep(_ connection: ClientConnection, at time: SweepTime) {
+        if let probing, connection.state.polling[probing.sid] == nil {
+            // The session ended, or another WebSocket took it over.
+            self.probing = nil
+            return connection.close(CloseReason(.protocolError, "no long-polling session to upgrade"))
+        }
+        if connection.isBusy {
+            // The client's pong may be among the messages waiting for the work in hand (they are
+            // not read meanwhile, and a polling client's next POST waits): its silence is ours.
+            self.heartbeat?.holdDeadline(at: time.now)
+        }
         switch self.heartbeat?.check(at: time.now) {
         case .ping?:
             connection.sendDirect(.raw("2"))
@@ -120,7 +142,7 @@ final class SocketIOCodec: Codec {
             connection.metrics.error(.invalidMessage)
             return connection.close(CloseReason(.protocolError, "malformed Socket.IO packet: \(error.reason)"))
         }
-        if let probing = self.probing { return self.receiveWhileProbing(inbound, polling: probing, on: connection) }
+        if let probing = self.probing { return self.receiveWhileProbing(inbound, polling: probing.session, on: connection) }
         switch inbound {
         case .close:
             connection.clientLeft()
@@ -153,7 +175,7 @@ final class SocketIOCodec: Codec {
         guard let polling = connection.state.polling[sid] else {
             return connection.close(CloseReason(.protocolError, "no long-polling session to upgrade"))
         }
-        self.probing = polling
+        self.probing = (polling, sid)
         connection.awaitAuthentication(within: .seconds(10), reason: "upgrade not completed in time")
     }
 

@@ -205,6 +205,9 @@ final class ClientConnection {
         }
     }
 
+    /// Whether async work for a message is running (later messages wait, and are not read).
+    var isBusy: Bool { self.sequencer.busy }
+
     /// Runs `body` once no work for a message runs (at once if none does).
     func whenIdle(_ body: @escaping () -> Void) {
         if self.sequencer.busy {

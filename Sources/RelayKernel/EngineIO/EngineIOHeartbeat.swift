@@ -30,6 +30,12 @@ struct EngineIOHeartbeat {
         return .ping
     }
 
+    /// The relay is not reading the client now: a pong awaited gets a whole `timeout` from `now`.
+    mutating func holdDeadline(at now: NIODeadline) {
+        guard let deadline = self.pongDeadline, deadline < now + self.timeout else { return }
+        self.pongDeadline = now + self.timeout
+    }
+
     /// The client answered: the next ping is due an interval from now.
     mutating func ponged(at now: NIODeadline) {
         self.pongDeadline = nil

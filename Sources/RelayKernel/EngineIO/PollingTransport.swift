@@ -1,3 +1,4 @@
+import DequeModule
 import HTTPTypes
 import NIOCore
 import NIOWebSocket
@@ -5,9 +6,9 @@ import NIOWebSocket
 /// One Engine.IO long-polling session (a `sid`): the ``ConnectionTransport`` of its
 /// ``ClientConnection``, confined to the connection's event loop.
 ///
-/// Frames the connection writes wait in an outbox until the client's next `GET` takes them all,
-/// joined as an ``EngineIOPayload``; a `GET` that finds nothing waits (the server's ping every
-/// `pingInterval` answers it at the latest). A `POST` carries the client's packets; it is
+/// Frames the connection writes wait in an outbox until the client's next `GET` takes them (up
+/// to ``packetsPerResponse``), joined as an ``EngineIOPayload``; a `GET` that finds nothing
+/// waits (the server's ping every `pingInterval` answers it at the latest). A `POST` carries the client's packets; it is
 /// answered `ok` once the connection has taken them (while a plugin awaits, the client waits,
 /// as a WebSocket would not be read). One `GET` and one `POST` at a time: a second one of
 /// either closes the session, as Engine.IO's reference server does.
@@ -47,7 +48,7 @@ final class PollingTransport: ConnectionTransport {
     let connection: ClientConnection
     private let registry: PollingRegistry
     private var phase = Phase.open
-    private var outbox: [WebSocketFrame] = []
+    private var outbox = Deque<WebSocketFrame>()
     private var outboxBytes = 0
     /// Whether a response has carried anything yet (the first one carries the open packet).
     private var greeted = false
@@ -55,6 +56,9 @@ final class PollingTransport: ConnectionTransport {
     private var pendingPost: EventLoopPromise<Response>?
     /// The largest body either way (the endpoint's `maxMessageBytes`, Engine.IO's `maxPayload`).
     let maxPayload: Int
+    /// The most packets one response carries: python-engineio refuses a payload of more than 16
+    /// (the rest waits for the next poll).
+    static let packetsPerResponse = 16
 
     init(sid: String, connection: ClientConnection, registry: PollingRegistry) {
         self.sid = sid
@@ -105,7 +109,6 @@ final class PollingTransport: ConnectionTransport {
         do {
             messages = try EngineIOPayload.decode(body)
         } catch {
-            self.connection.metrics.error(.invalidMessage)
             self.connection.close(CloseReason(error == .notUTF8 ? .invalidPayload : .protocolError, "malformed polling payload"))
             return self.eventLoop.makeSucceededFuture(.error(.badRequest, code: 3, "Bad request"))
         }
@@ -129,7 +132,7 @@ final class PollingTransport: ConnectionTransport {
     /// the session ended meanwhile); the session ends here without its sessions.
     func handOver() -> ClientConnection.Handover? {
         guard case .upgrading = self.phase else { return nil }
-        let unsent = self.outbox
+        let unsent = Array(self.outbox)
         self.outbox = []
         self.outboxBytes = 0
         guard let handover = self.connection.handOver(unsent: unsent) else { return nil }
@@ -149,14 +152,16 @@ final class PollingTransport: ConnectionTransport {
     func flush() {
         guard let poll = self.pendingGet, !self.outbox.isEmpty else { return }
         self.pendingGet = nil
+        let count = min(self.outbox.count, Self.packetsPerResponse)
         var body = ByteBuffer()
-        body.reserveCapacity(self.outboxBytes)
-        for frame in self.outbox { EngineIOPayload.append(frame, to: &body) }
-        self.outbox.removeAll(keepingCapacity: true)
-        self.outboxBytes = 0
+        for frame in self.outbox.prefix(count) {
+            EngineIOPayload.append(frame, to: &body)
+            self.outboxBytes -= EngineIOPayload.encodedSize(of: frame)
+        }
+        self.outbox.removeFirst(count)
         self.greeted = true
         poll.succeed(.payload(body))
-        if case .closing = self.phase {
+        if case .closing = self.phase, self.outbox.isEmpty {
             self.end(poll: nil)
         } else {
             // The writer may have stopped at a full outbox.
