@@ -187,10 +187,12 @@ def test_suite_close_polling_forcefully_closes_the_session(suite):
 ], ids=["no-eio", "eio-abc", "eio-3", "no-transport", "transport-abc", "get-unknown-sid", "post-unknown-sid",
         "post-handshake", "put-handshake"])
 def test_refusals_are_engineio_json_errors(suite, method, query, status, code):
+    before = suite.metric("relay_errors_total")
     reply = fetch(suite, query, method=method, body="3" if method != "GET" else None)
     assert reply.status == status, (reply.status, reply.body)
     assert reply.error_code() == code
     assert reply.json()["message"] == ERROR_MESSAGES[code]
+    suite.wait_metric("relay_errors_total", lambda v: v == before + 1)  # counted, once
 
 
 def test_another_method_on_a_session_is_a_bad_request(srv):
@@ -576,8 +578,10 @@ def test_a_body_at_max_payload_is_taken(srv):
 def test_a_body_over_max_payload_is_413_and_closes_the_session(srv):
     bystander = connected(srv)
     offender = connected(srv)
+    before = srv.metric("relay_errors_total")
     reply = offender.post_raw(b"4" + b"2" * MAX_PAYLOAD)
     assert reply.status == 413, (reply.status, reply.body)
+    srv.wait_metric("relay_errors_total", lambda v: v == before + 1)  # counted, once
     assert_ended(offender)
     roundtrip(bystander, "unharmed")
 
