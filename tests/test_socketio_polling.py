@@ -88,13 +88,17 @@ def roundtrip(session: PollingSession, text: str) -> None:
 
 
 def assert_ended(session: PollingSession) -> None:
-    """The session is over: a GET gets what was left ending with the close packet `1`, or 400
-    code 1; after that, 400 code 1."""
-    reply = session.get()
-    if reply.status == 200:
-        packets = decode_payload(reply.body)
-        assert packets[-1] == "1", f"session still open: {packets!r}"
+    """The session is over: GETs get what was left, then the close packet `1` (or at once 400
+    code 1, "Session ID unknown"); after the `1`, 400 code 1. A ping means it is still open."""
+    for _ in range(3):
         reply = session.get()
+        if reply.status != 200:
+            break
+        packets = decode_payload(reply.body)
+        assert "2" not in packets, f"session still open: {packets!r}"
+        if packets[-1] == "1":
+            reply = session.get()
+            break
     assert reply.status == 400, (reply.status, reply.body)
     assert reply.error_code() == 1, reply.body
 

@@ -245,17 +245,26 @@ final class SocketIOCodec: Codec {
         let handshake = packet.payload.flatMap { try? JSONParser.parse($0.readableBytesView).objectValue } ?? [:]
         connection.perform { connection in
             let auth = connection.endpoint.settings.auth
+            // Over long-polling a refused CONNECT leaves the Engine.IO session to the client (as
+            // Socket.IO's reference server does; python-engineio stalls on a close that follows a
+            // CONNECT_ERROR), until the connect time-out; a WebSocket closes with 1008.
+            let closeOnRefusal = !(connection.transport is PollingTransport)
+            let refuse: (String) -> Void = { reason in
+                connection.sendDirect(SocketIOPacket.text(.connectError, namespace: namespace, payload: SocketIOPacket.errorPayload(reason)))
+                if !closeOnRefusal, connection.sessions.isEmpty {
+                    let timeout = TimeAmount.milliseconds(Int64(connection.endpoint.settings.socketio.connectTimeout))
+                    connection.awaitAuthentication(within: timeout, reason: "no namespace connected in time")
+                }
+            }
             var identity = connection.identity ?? .anonymous
             if identity == .anonymous, auth != .none, let token = handshake["token"]?.stringValue {
-                let refuse: (String) -> Void = { reason in
-                    connection.sendDirect(SocketIOPacket.text(.connectError, namespace: namespace, payload: SocketIOPacket.errorPayload(reason)))
-                }
-                guard let verified = await connection.authenticate(token, refusal: refuse) else { return }
+                guard let verified = await connection.authenticate(token, refusal: refuse, closeOnRefusal: closeOnRefusal) else { return }
                 identity = verified
             }
             if auth == .required, identity == .anonymous {
-                connection.sendDirect(SocketIOPacket.text(.connectError, namespace: namespace, payload: SocketIOPacket.errorPayload("authentication required")))
-                return connection.close(CloseReason(.policyViolation, "authentication required"))
+                refuse("authentication required")
+                if closeOnRefusal { connection.close(CloseReason(.policyViolation, "authentication required")) }
+                return
             }
             if await SocketIOCodec.recover(handshake, namespace: namespace, identity: identity, on: connection) { return }
             await SessionOpener.openFresh(connection, identity: identity, resumeAttempted: false, namespace: namespace, handshake: handshake)

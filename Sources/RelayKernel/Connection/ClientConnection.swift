@@ -259,27 +259,29 @@ final class ClientConnection {
     // MARK: Authentication
 
     /// Verifies `token`: sets the token's expiry and takes the user's connection place. On
-    /// failure closes with 1008, after `refusal` sent any frame that must come first.
-    func authenticate(_ token: String, refusal: ((String) -> Void)? = nil) async -> VerifiedIdentity? {
+    /// failure `refusal` sends any frame that must come first, then the connection closes with
+    /// 1008 (unless `closeOnRefusal` is off: the codec decides).
+    func authenticate(_ token: String, refusal: ((String) -> Void)? = nil, closeOnRefusal: Bool = true) async -> VerifiedIdentity? {
+        let refuse = { (reason: String) in
+            refusal?(reason)
+            if closeOnRefusal { self.close(CloseReason(.policyViolation, reason)) }
+        }
         guard let verifier = self.state.runtime.verifier() else {
-            refusal?("no token keys are configured")
-            self.close(CloseReason(.policyViolation, "no token keys are configured"))
+            refuse("no token keys are configured")
             return nil
         }
         let identity: VerifiedIdentity
         do {
             identity = try await verifier.verify(token)
         } catch {
-            refusal?(error.reason)
-            self.close(CloseReason(.policyViolation, error.reason))
+            refuse(error.reason)
+            return nil
+        }
+        if let user = identity.userId, !self.slots.acquire(user: user, self.state.counter, limit: self.limits.connectionsPerUser) {
+            refuse("too many connections for this user")
             return nil
         }
         self.tokenExpiry = identity.expiresAt.map { $0 + self.settings.auth.leeway }
-        if let user = identity.userId, !self.slots.acquire(user: user, self.state.counter, limit: self.limits.connectionsPerUser) {
-            refusal?("too many connections for this user")
-            self.close(CloseReason(.policyViolation, "too many connections for this user"))
-            return nil
-        }
         self.identity = identity
         return identity
     }

@@ -96,8 +96,12 @@ final class PollingTransport: ConnectionTransport {
     func push(_ body: ByteBuffer) -> EventLoopFuture<Response> {
         if self.greeted { self.connection.checkDeadlines() }
         switch self.phase {
-        case .ended, .closing:
+        case .ended:
             return self.eventLoop.makeSucceededFuture(.unknownSession)
+        case .closing:
+            // Nothing more is read, but the client that sends while the close packet is on its
+            // way (its own close, typically) is not told its session is unknown.
+            return self.eventLoop.makeSucceededFuture(.taken)
         case .open, .upgrading:
             break
         }
@@ -152,7 +156,12 @@ final class PollingTransport: ConnectionTransport {
     func flush() {
         guard let poll = self.pendingGet, !self.outbox.isEmpty else { return }
         self.pendingGet = nil
-        let count = min(self.outbox.count, Self.packetsPerResponse)
+        var count = min(self.outbox.count, Self.packetsPerResponse)
+        if case .closing = self.phase, count == self.outbox.count, count > 1 {
+            // The close packet travels alone: python-engineio, handed a CONNECT_ERROR and the
+            // close in one response, stalls its connect() for seconds.
+            count -= 1
+        }
         var body = ByteBuffer()
         for frame in self.outbox.prefix(count) {
             EngineIOPayload.append(frame, to: &body)
