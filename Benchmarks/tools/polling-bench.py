@@ -270,7 +270,8 @@ def main() -> int:
         directory = Path(work)
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("RELAY_")}
-        process = subprocess.Popen([args.relay, "serve", "--config", str(route_file(directory)), "--port", str(port)],
+        relay = str(Path(args.relay).resolve())  # the relay runs in the work directory
+        process = subprocess.Popen([relay, "serve", "--config", str(route_file(directory)), "--port", str(port)],
                                    env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=directory)
         try:
             deadline = time.monotonic() + 30
