@@ -390,11 +390,24 @@ def test_auth_endpoint_takes_the_connect_payload_token_over_polling(srv):
 
 @pytest.mark.parametrize("payload", ["", '{"token":"not-a-jwt"}'], ids=["no-token", "bad-token"])
 def test_auth_endpoint_refuses_a_connect_without_a_valid_token_over_polling(srv, payload):
+    """A CONNECT_ERROR at once; as Socket.IO's reference server does, the Engine.IO session then
+    waits for another CONNECT until connectTimeout (5 s here), and ends with the close packet."""
     session = PollingSession(srv.port, "/secure.io/", server=srv)
+    sent = time.monotonic()
     session.send("40" + payload)
-    got = session.packets_until(lambda got: bool(got) and got[-1] == "1", timeout=5)
+    got = session.packets_until(lambda got: bool(got) and got[-1] == "1", timeout=5 + 5)
     assert got[0].startswith("44{") and "message" in json.loads(got[0][2:]), got
+    assert time.monotonic() - sent > 4, "the session ended before connectTimeout"
     assert session.get().status == 400
+
+
+def test_a_connect_refused_over_polling_can_be_retried_with_a_token(srv):
+    session = PollingSession(srv.port, "/secure.io/", server=srv)
+    session.send('40{"token":"not-a-jwt"}')
+    assert session.packets_until(bool)[0].startswith("44{")
+    session.send('40{"token":"%s"}' % srv.token("carol"))
+    assert session.packets_until(bool)[0].startswith("40{")
+    roundtrip(session, "retried")
 
 
 def test_a_bad_token_at_the_polling_handshake_is_403(srv):
