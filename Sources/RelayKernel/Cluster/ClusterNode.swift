@@ -1,3 +1,4 @@
+import HTTPTypes
 package import NIOCore
 import Metrics
 import Synchronization
@@ -8,6 +9,8 @@ import Synchronization
 package final class ClusterNode: Sendable {
     let state: RelayState
     private let handovers = Mutex<[ClientID: CheckedContinuation<(frames: [ClusterEnvelope.HandedFrame], lastSequence: Int)?, Never>]>([:])
+    /// Long-polling requests forwarded to the nodes that hold their sessions.
+    let polling = ClusterPollingRelay()
 
     init(state: RelayState) {
         self.state = state
@@ -49,6 +52,10 @@ package final class ClusterNode: Sendable {
         case .handover(let id, let frames, let lastSequence):
             let waiter = self.handovers.withLock { $0.removeValue(forKey: id) }
             waiter?.resume(returning: frames.map { ($0, lastSequence) })
+        case .pollRequest(let request, let sid, let post, let replyTo):
+            self.polling.serve(request, sid: sid, post: post, replyTo: replyTo, state: self.state)
+        case .pollResponse(let request, let status, let contentType, let body):
+            self.polling.answer(request, PollingTransport.Response(status: .init(code: status), body: body, contentType: contentType))
         }
     }
 
@@ -74,6 +81,11 @@ package final class ClusterNode: Sendable {
             for room in session.rooms { changes.append(.joined(room: room.clusterName, session.id)) }
         }
         return changes
+    }
+
+    /// `node` was declared dead (its heartbeat stopped): requests waiting for it end.
+    package func nodeDied(_ node: String) {
+        self.polling.nodeDied(node)
     }
 
     /// A client of a dead node did not resume within the grace: its plugins hear it left, here.
