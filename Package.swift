@@ -133,14 +133,20 @@ let package = Package(
             dependencies: ["RelayCLI", "Plugins"],
             swiftSettings: swiftSettings
         ),
-        // Runs plugins in a test process with simulated clients and a manual clock; the
-        // kernel's public API only.
+        // Runs plugins in the test process with simulated clients and a manual clock, or live
+        // against a real relay over sockets; the kernel's public API only.
         .target(
             name: "RelayTesting",
             dependencies: [
                 "RelayKernel",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "WebSocketKit", package: "websocket-kit"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: swiftSettings
         ),

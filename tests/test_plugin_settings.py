@@ -20,7 +20,7 @@ BAD_PLUGIN_SETTINGS = [
     "  views:",                                     # 10
     "    plugin: portal-view",                      # 11
     "    config:",                                  # 12
-    "      roleSource: hook",                       # 13 hook required (reported at the mapping)
+    "      roleSource: hook",                       # 13 hook required (reported at the block, 13:7)
     "      viewerRoles: [OWNER]",                   # 14 repeats a controller role
     "      restPrefix: api/",                       # 15 must start with '/'
     "  alerts:",                                    # 16
@@ -51,14 +51,14 @@ EXPECTED = [
     (7, 7, "plugins.pairing.config.codeLenght", "unknown key 'codeLenght'"),
     (8, 16, "plugins.pairing.config.codeTTL", "must be positive"),
     (9, 21, "plugins.pairing.config.holdMessages", "expected an integer"),
-    (12, 5, "plugins.views.config.hook", "is required when roleSource is 'hook'"),
+    (13, 7, "plugins.views.config.hook", "is required when roleSource is 'hook'"),  # at the block
     (14, 20, "plugins.views.config.viewerRoles", "must not repeat a controller role (OWNER)"),
     (15, 19, "plugins.views.config.restPrefix", "must start with '/'"),
     (19, 20, "plugins.alerts.config.serviceRole", "non-empty role"),
     (21, 24, "plugins.alerts.config.defaultPageSize", "must be 1 to maxPageSize"),
     (26, 19, "plugins.rooms.config.maxDevices", "must be at least minDevices (3)"),
     (27, 25, "plugins.rooms.config.controllerClaims", "at least one value"),
-    (30, 29, "plugins.chat.config.ekho", "unknown key 'ekho'"),
+    (30, 26, "plugins.chat.config.ekho", "unknown key 'ekho'"),
 ]
 
 ERROR_LINE = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): (?P<path>\S+): (?P<message>.*)$")

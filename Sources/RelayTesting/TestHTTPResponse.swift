@@ -8,15 +8,8 @@ public struct TestHTTPResponse: Sendable {
     public let contentType: String
     /// The body as text.
     public let body: String
-    /// Extra header fields the plugin set.
+    /// Header fields (names lower-cased when live).
     public let headers: [String: String]
-
-    init(_ response: PluginHTTPResponse) {
-        self.status = response.status
-        self.contentType = response.contentType
-        self.body = String(buffer: response.body)
-        self.headers = response.headers
-    }
 
     /// The body parsed as JSON, or `nil` when it is not JSON.
     public var json: JSONValue? { try? JSONParser.parse(Array(self.body.utf8)) }

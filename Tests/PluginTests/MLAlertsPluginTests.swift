@@ -28,8 +28,8 @@ struct MLAlertsPluginTests {
     /// A phone of `owner` that registered a new stream; the stream id.
     func phone(_ relay: TestRelay, owner: String = "alice") async throws -> (TestClient, String) {
         let phone = try await relay.connect(Self.path, userId: owner, claims: ["sub": .string(owner)])
-        await phone.send(["type": "register", "deviceName": "Front door", "clientType": "mobile"])
-        let registered = try phone.receive("registered")
+        try await phone.send(["type": "register", "deviceName": "Front door", "clientType": "mobile"])
+        let registered = try await phone.receive("registered")
         return (phone, try #require(registered["streamId"]?.stringValue))
     }
 
@@ -41,40 +41,40 @@ struct MLAlertsPluginTests {
         let relay = try await self.relay()
         let (phone, stream) = try await self.phone(relay)
         let dashboard = try await relay.connect(Self.path, userId: "alice", claims: ["sub": "alice"])
-        await dashboard.send(["type": "subscribe", "streamId": .string(stream), "format": "json"])
-        #expect(try dashboard.receive("subscribed")["streamId"] == .string(stream))
-        #expect(try dashboard.receive("stream-status")["status"] == "online")
+        try await dashboard.send(["type": "subscribe", "streamId": .string(stream), "format": "json"])
+        #expect(try await dashboard.receive("subscribed")["streamId"] == .string(stream))
+        #expect(try await dashboard.receive("stream-status")["status"] == "online")
 
-        await phone.send(["type": "video-frame", "streamId": .string(stream), "data": "AAEC", "seq": 1])
-        #expect(try dashboard.receive("video-frame")["seq"] == 1)
-        #expect(try dashboard.receive("stream-status")["status"] == "streaming")
-        await phone.send(["type": "video-frame", "streamId": .string(stream), "data": "AAEC", "seq": 2])
-        #expect(try dashboard.receive("video-frame")["seq"] == 2)
+        try await phone.send(["type": "video-frame", "streamId": .string(stream), "data": "AAEC", "seq": 1])
+        #expect(try await dashboard.receive("video-frame")["seq"] == 1)
+        #expect(try await dashboard.receive("stream-status")["status"] == "streaming")
+        try await phone.send(["type": "video-frame", "streamId": .string(stream), "data": "AAEC", "seq": 2])
+        #expect(try await dashboard.receive("video-frame")["seq"] == 2)
 
         await phone.leave()
-        #expect(try dashboard.receive("stream-status")["status"] == "offline")
+        #expect(try await dashboard.receive("stream-status")["status"] == "offline")
     }
 
     @Test func rolesDecideWhoMaySubscribeAndAlert() async throws {
         let relay = try await self.relay()
         let (phone, stream) = try await self.phone(relay)
         let mallory = try await relay.connect(Self.path, userId: "mallory", claims: ["sub": "mallory"])
-        await mallory.send(["type": "subscribe", "streamId": .string(stream)])
-        try mallory.receiveError("forbidden", ref: "subscribe")
-        await mallory.send(["type": "alert", "streamId": .string(stream), "severity": "high", "message": "x"])
-        try mallory.receiveError("forbidden", ref: "alert")
-        await mallory.send(["type": "video-frame", "streamId": .string(stream), "data": "AAEC"])
-        try mallory.receiveError("forbidden", ref: "video-frame")
-        await mallory.send(["type": "subscribe", "streamId": "stream_unknown"])
-        try mallory.receiveError("not_found", ref: "subscribe")
+        try await mallory.send(["type": "subscribe", "streamId": .string(stream)])
+        try await mallory.receiveError("forbidden", ref: "subscribe")
+        try await mallory.send(["type": "alert", "streamId": .string(stream), "severity": "high", "message": "x"])
+        try await mallory.receiveError("forbidden", ref: "alert")
+        try await mallory.send(["type": "video-frame", "streamId": .string(stream), "data": "AAEC"])
+        try await mallory.receiveError("forbidden", ref: "video-frame")
+        try await mallory.send(["type": "subscribe", "streamId": "stream_unknown"])
+        try await mallory.receiveError("not_found", ref: "subscribe")
 
         let service = try await self.service(relay)
-        await service.send(["type": "subscribe", "streamId": .string(stream), "consumes": ["video-frame"], "produces": ["alert"]])
-        try service.receive("subscribed")
-        await service.send(["type": "alert", "streamId": .string(stream), "severity": "urgent", "message": "x"])
-        try service.receive(until: "error")
-        await service.send(["type": "alert", "streamId": .string(stream), "severity": "high", "message": "Person at the door"])
-        let alert = try phone.receive(until: "alert")
+        try await service.send(["type": "subscribe", "streamId": .string(stream), "consumes": ["video-frame"], "produces": ["alert"]])
+        try await service.receive("subscribed")
+        try await service.send(["type": "alert", "streamId": .string(stream), "severity": "urgent", "message": "x"])
+        try await service.receive(until: "error")
+        try await service.send(["type": "alert", "streamId": .string(stream), "severity": "high", "message": "Person at the door"])
+        let alert = try await phone.receive(until: "alert")
         #expect(alert["severity"] == "high")
         #expect(alert["message"] == "Person at the door")
         #expect(alert["createdAt"]?.stringValue?.hasSuffix("Z") == true)
@@ -84,45 +84,45 @@ struct MLAlertsPluginTests {
         let relay = try await self.relay()
         let (phone, stream) = try await self.phone(relay)
         let service = try await self.service(relay)
-        await service.send(["type": "subscribe", "streamId": .string(stream), "consumes": [], "produces": ["alert"]])
+        try await service.send(["type": "subscribe", "streamId": .string(stream), "consumes": [], "produces": ["alert"]])
         _ = service.receiveAll()
         let start = relay.clock.millisecondsSince1970
         for index in 1...3 {
-            await service.send(["type": "alert", "streamId": .string(stream), "severity": "low", "message": .string("alert \(index)")])
+            try await service.send(["type": "alert", "streamId": .string(stream), "severity": "low", "message": .string("alert \(index)")])
             await relay.advance(by: .seconds(10))
         }
         #expect(phone.receiveAll().filter { $0["type"] == "alert" }.map { $0["timestamp"] } == [.int(Int(start)), .int(Int(start) + 10_000), .int(Int(start) + 20_000)])
 
         let token = try await relay.token(sub: "alice")
-        let page = await relay.request("GET", "/api/alerts?streamId=\(stream)&limit=2", headers: ["Authorization": "Bearer \(token)"])
+        let page = try await relay.request("GET", "/api/alerts?streamId=\(stream)&limit=2", headers: ["Authorization": "Bearer \(token)"])
         #expect(page.status == 200, "\(page.body)")
         #expect(page.json?["alerts"]?.arrayValue?.map { $0["message"] } == ["alert 3", "alert 2"])
         let cursor = try #require(page.json?["nextCursor"]?.stringValue)
-        let next = await relay.request("GET", "/api/alerts?streamId=\(stream)&limit=2&before=\(cursor)", headers: ["Authorization": "Bearer \(token)"])
+        let next = try await relay.request("GET", "/api/alerts?streamId=\(stream)&limit=2&before=\(cursor)", headers: ["Authorization": "Bearer \(token)"])
         #expect(next.json?["alerts"]?.arrayValue?.map { $0["message"] } == ["alert 1"])
         #expect(next.json?["nextCursor"] == .null)
 
         let other = try await relay.token(sub: "bob")
-        #expect(await relay.request("GET", "/api/alerts?streamId=\(stream)", headers: ["Authorization": "Bearer \(other)"]).status == 403)
-        #expect(await relay.request("GET", "/api/alerts?streamId=\(stream)").status == 401)
+        #expect(try await relay.request("GET", "/api/alerts?streamId=\(stream)", headers: ["Authorization": "Bearer \(other)"]).status == 403)
+        #expect(try await relay.request("GET", "/api/alerts?streamId=\(stream)").status == 401)
     }
 
     @Test func aLateSubscriberGetsTheCurrentStatus() async throws {
         let relay = try await self.relay()
         let (phone, stream) = try await self.phone(relay)
-        await phone.send(["type": "video-frame", "streamId": .string(stream), "data": "AAEC"])
+        try await phone.send(["type": "video-frame", "streamId": .string(stream), "data": "AAEC"])
         let late = try await relay.connect(Self.path, userId: "alice", claims: ["sub": "alice"])
-        await late.send(["type": "subscribe", "streamId": .string(stream)])
-        try late.receive("subscribed")
-        #expect(try late.receive("stream-status")["status"] == "streaming")
-        try late.expectNothing()
+        try await late.send(["type": "subscribe", "streamId": .string(stream)])
+        try await late.receive("subscribed")
+        #expect(try await late.receive("stream-status")["status"] == "streaming")
+        try await late.expectNothing()
     }
 
     @Test func aProducerThatResumesWithinTheGraceKeepsItsStreamOnline() async throws {
         let relay = try await self.relay()
         let (phone, stream) = try await self.phone(relay)
         let dashboard = try await relay.connect(Self.path, userId: "alice", claims: ["sub": "alice"])
-        await dashboard.send(["type": "subscribe", "streamId": .string(stream)])
+        try await dashboard.send(["type": "subscribe", "streamId": .string(stream)])
         _ = dashboard.receiveAll()
 
         await phone.drop()
@@ -130,15 +130,15 @@ struct MLAlertsPluginTests {
         let back = try await phone.resume()
         #expect(back.connected["resumed"] == true)
         await relay.advance(by: .seconds(60))
-        try dashboard.expectNothing()
+        try await dashboard.expectNothing()
         // Still registered: its frames reach the dashboard.
-        await back.send(["type": "video-frame", "streamId": .string(stream), "data": "AAEC", "seq": 7])
-        #expect(try dashboard.receive("video-frame")["seq"] == 7)
-        #expect(try dashboard.receive("stream-status")["status"] == "streaming")
+        try await back.send(["type": "video-frame", "streamId": .string(stream), "data": "AAEC", "seq": 7])
+        #expect(try await dashboard.receive("video-frame")["seq"] == 7)
+        #expect(try await dashboard.receive("stream-status")["status"] == "streaming")
 
         await back.drop()
         await relay.advance(by: .seconds(31))
-        #expect(try dashboard.receive("stream-status")["status"] == "offline")
+        #expect(try await dashboard.receive("stream-status")["status"] == "offline")
     }
 
     @Test func aDroppedDashboardGetsEveryMissedAlertOnResume() async throws {
@@ -146,11 +146,11 @@ struct MLAlertsPluginTests {
         let (_, stream) = try await self.phone(relay)
         let service = try await self.service(relay)
         let dashboard = try await relay.connect(Self.path, userId: "alice", claims: ["sub": "alice"])
-        await dashboard.send(["type": "subscribe", "streamId": .string(stream), "consumes": ["alert"]])
+        try await dashboard.send(["type": "subscribe", "streamId": .string(stream), "consumes": ["alert"]])
         _ = dashboard.receiveAll()
         await dashboard.drop()
         for index in 1...3 {
-            await service.send(["type": "alert", "streamId": .string(stream), "severity": "medium", "message": .string("m\(index)")])
+            try await service.send(["type": "alert", "streamId": .string(stream), "severity": "medium", "message": .string("m\(index)")])
         }
         let back = try await dashboard.resume()
         #expect(back.connected["replayed"] == 3)

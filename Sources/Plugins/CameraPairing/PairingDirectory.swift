@@ -293,6 +293,7 @@ final class PairingDirectory: Sendable {
                 throw RelayError(.notFound, "pairing '\(code)' has ended")
             }
         }
+        // The request is held open for real: the wait is measured in real time, not on `context.clock`.
         let deadline = ContinuousClock.now + wait
         let recheck = Duration.milliseconds(CameraPairingConfiguration.milliseconds(self.configuration.pollRecheckInterval))
         while true {

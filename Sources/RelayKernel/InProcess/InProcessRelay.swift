@@ -92,6 +92,7 @@ public final class InProcessRelay: Sendable {
         connected["resumeToken"] = .string(session.resumeToken)
         connected["resumed"] = .bool(false)
         client.attach(session, greeting: .json(type: "connected", fields: connected))
+        await self.settle()
         return client
     }
 
@@ -167,12 +168,6 @@ public final class InProcessRelay: Sendable {
             return response
         }
         return .error(RelayError(.notFound, "no route for \(method) \(route)"))
-    }
-
-    /// Signs `claims` as the relay's HS256 token (with `RELAY_JWT_SECRET`), for REST calls
-    /// that need a bearer token.
-    public func signToken(_ claims: [String: JSONValue]) async throws -> String {
-        try await self.state.runtime.context(instance: "", client: nil, route: nil).signToken(claims)
     }
 
     // MARK: Internals

@@ -1,7 +1,6 @@
 @testable import ChatHistoryPlugin
 import Foundation
 import RelayKernel
-import Synchronization
 import Testing
 
 /// The history on the kernel's in-memory store, without a server.
@@ -34,8 +33,8 @@ struct ChatHistoryTests {
     }
 
     @Test func retentionForgetsAQuietRoom() async throws {
-        let clock = ManualClock()
-        let store = MemoryKeyValueStore(now: { clock.now })
+        let clock = RelayClock.manual()
+        let store = MemoryKeyValueStore(now: { clock.instant })
         let history = ChatHistory(size: 5, ttl: .seconds(60))
         _ = try await history.append(to: "lobby", from: ClientID("c1"), user: nil, text: "one", in: store)
         clock.advance(by: .seconds(45))
@@ -66,14 +65,4 @@ struct ChatHistoryTests {
     private static func decode(_ json: String) throws -> ChatHistoryConfiguration {
         try JSONDecoder().decode(ChatHistoryConfiguration.self, from: Data(json.utf8))
     }
-}
-
-/// A clock the test moves by hand, for the store's expiry.
-private final class ManualClock: Sendable {
-    private let start = ContinuousClock.now
-    private let offset = Mutex(Duration.zero)
-
-    var now: ContinuousClock.Instant { self.start + self.offset.withLock { $0 } }
-
-    func advance(by duration: Duration) { self.offset.withLock { $0 += duration } }
 }
