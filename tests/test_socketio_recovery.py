@@ -282,6 +282,26 @@ def test_a_clean_disconnect_ends_the_session(srv, topic):
     assert answer["sid"] != old_sid and answer["pid"] != old_pid
 
 
+@pytest.mark.parametrize("transport", ["websocket", "polling"])
+def test_a_transport_closed_without_disconnect_recovers(srv, topic, transport):
+    """A close frame (1000) or Engine.IO's close packet without a DISCONNECT is Socket.IO's
+    "transport close", which its reference server lets recover: the session waits for the
+    client, which gets its sid and what was sent meanwhile."""
+    client = connect(srv, transport)
+    sid, pid = client.sid, client.pid
+    subscribe(client, topic)
+    watcher = publisher(srv, topic)
+    watcher.publish(topic, 0)
+    assert messages(client, 1) == [0]
+    client.link.close()
+    watcher.assert_silent(0.5, ignore=("joined", "message"))  # no `left`: the session waits
+    watcher.publish(topic, 1)
+    time.sleep(0.2)
+    answer = reconnect(srv, transport, client)
+    assert answer == {"sid": sid, "pid": pid} and client.recovered is True
+    assert messages(client, 1) == [1]
+
+
 # ---------------------------------------------------------------------------
 # Fresh sessions
 # ---------------------------------------------------------------------------

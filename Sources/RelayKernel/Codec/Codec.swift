@@ -53,6 +53,10 @@ protocol Codec: AnyObject, SendableMetatype {
     /// Whether a client of this connection can come back to its sessions after a drop (they
     /// are then kept for the resume grace); if not, they end with the connection.
     var sessionsCanResume: Bool { get }
+
+    /// Whether a client that closes its transport itself (a close frame with 1000, 1001 or no
+    /// code) has left for good. Protocols with a leave message of their own say no.
+    var transportCloseIsLeave: Bool { get }
 }
 
 extension Codec {
@@ -68,5 +72,6 @@ extension Codec {
     }
     func sweep(_ connection: ClientConnection, at time: SweepTime) {}
     var sessionsCanResume: Bool { true }
+    var transportCloseIsLeave: Bool { true }
     static func upgradeRefusal(query: Substring?, state: RelayState) -> String? { nil }
 }

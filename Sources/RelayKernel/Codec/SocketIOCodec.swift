@@ -23,6 +23,10 @@ final class SocketIOCodec: Codec {
     /// Only with connection-state recovery can a Socket.IO client come back to its session.
     var sessionsCanResume: Bool { self.recovery }
 
+    /// A Socket.IO client leaves a namespace with a DISCONNECT packet; a transport it closes
+    /// without one ("transport close") may recover, as with Socket.IO's reference server.
+    var transportCloseIsLeave: Bool { false }
+
     static func sweepInterval(for endpoint: EndpointSettings) -> Duration? {
         .milliseconds(max(10, min(endpoint.socketio.pingInterval, endpoint.socketio.pingTimeout) / 4))
     }
@@ -145,7 +149,7 @@ final class SocketIOCodec: Codec {
         if let probing = self.probing { return self.receiveWhileProbing(inbound, polling: probing.session, on: connection) }
         switch inbound {
         case .close:
-            connection.clientLeft()
+            connection.clientClosedTransport()
             connection.close(CloseReason(.normal, "closed by client"))
         case .ping(let payload):
             connection.sendDirect(.raw("3" + payload))

@@ -57,6 +57,8 @@ final class ClientConnection {
     @exclusivity(unchecked) private var tokenExpiry: Double?
     /// The client left deliberately (`leave`, Socket.IO close or disconnect, a clean close code).
     @exclusivity(unchecked) private var leftCleanly = false
+    /// Whether the client closed the transport itself (see `clientClosedTransport()`).
+    @exclusivity(unchecked) private(set) var transportClosedByClient = false
     @exclusivity(unchecked) private var ended = false
     /// Runs once no work for a message runs and none waits (see ``whenIdle(_:)``).
     @exclusivity(unchecked) private var idleWaiter: (() -> Void)?
@@ -221,7 +223,7 @@ final class ClientConnection {
     /// transport; 1000, 1001 or no code means the client left deliberately.
     func peerClosed(code: UInt16?) {
         self.metrics.peerClosed(code: code ?? 1005)
-        if code == nil || code == 1000 || code == 1001 { self.leftCleanly = true }
+        if code == nil || code == 1000 || code == 1001 { self.clientClosedTransport() }
         self.phase = .closing
     }
 
@@ -355,8 +357,12 @@ final class ClientConnection {
         self.leftCleanly = true
     }
 
-    /// Whether the client said it leaves (a clean close code, `leave`, Engine.IO's close packet).
-    var clientHasLeft: Bool { self.leftCleanly }
+    /// The client closed its transport deliberately (a clean close code, Engine.IO's close
+    /// packet): a leave where the codec says so.
+    func clientClosedTransport() {
+        self.transportClosedByClient = true
+        if self.codec.transportCloseIsLeave { self.leftCleanly = true }
+    }
 
     // MARK: Writing
 

@@ -189,7 +189,7 @@ final class PollingTransport: ConnectionTransport {
             // Refused before the handshake was answered: an HTTP error says why.
             return self.end(poll: Self.refusal(reason))
         }
-        if self.connection.clientHasLeft {
+        if self.connection.transportClosedByClient {
             // The client's own close: its pending poll ends with a noop (as Engine.IO's reference server does).
             return self.end(poll: .payload(ByteBuffer(string: "6")))
         }
@@ -223,7 +223,7 @@ final class PollingTransport: ConnectionTransport {
         self.pendingGet?.succeed(poll ?? .unknownSession)
         self.pendingGet = nil
         // A client's close packet was taken like any other.
-        self.pendingPost?.succeed(self.connection.clientHasLeft ? .taken : .unknownSession)
+        self.pendingPost?.succeed(self.connection.transportClosedByClient ? .taken : .unknownSession)
         self.pendingPost = nil
         self.outbox = []
         self.outboxBytes = 0
