@@ -11,6 +11,8 @@ from __future__ import annotations
 import functools
 import http.server
 import json
+import socket
+import struct
 import threading
 from pathlib import Path
 from typing import Any
@@ -183,25 +185,109 @@ def test_polling_only_exchanges_events_both_ways_and_acknowledgements(relay, bro
 # ---------------------------------------------------------------------------
 
 
+class DroppingProxy:
+    """A TCP pipe on 127.0.0.1 to the relay whose ``drop()`` resets every connection through it at
+    once (as a lost network does: the browser sees its WebSocket fail, the relay sees no close
+    frame); new connections pass again afterwards. At most ``max_connections`` in all."""
+
+    def __init__(self, upstream_port: int, max_connections: int = 200):
+        self.upstream_port = upstream_port
+        self.max_connections = max_connections
+        self.accepted = 0
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind((HOST, 0))
+        self.listener.listen(64)
+        self.listener.settimeout(0.2)
+        self.port = self.listener.getsockname()[1]
+        self.url = f"http://{HOST}:{self.port}"
+        self.sockets: list[socket.socket] = []
+        self.lock = threading.Lock()
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.closed and self.accepted < self.max_connections:
+            try:
+                client, _ = self.listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.accepted += 1
+            try:
+                upstream = socket.create_connection((HOST, self.upstream_port), timeout=5)
+            except OSError:
+                client.close()
+                continue
+            client.settimeout(None)
+            upstream.settimeout(None)
+            with self.lock:
+                self.sockets += [client, upstream]
+            threading.Thread(target=self._pipe, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, target: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                target.sendall(data)
+            target.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def drop(self) -> None:
+        with self.lock:
+            sockets, self.sockets = self.sockets, []
+        for sock in sockets:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                sock.shutdown(socket.SHUT_RDWR)  # wakes the pipe threads, which close it
+                sock.close()
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self.closed = True
+        self.drop()
+        self.listener.close()
+
+
+@pytest.fixture
+def dropping_proxy():
+    """``dropping_proxy(port)`` starts a DroppingProxy to ``port``; all are closed at teardown."""
+    proxies: list[DroppingProxy] = []
+
+    def start(port: int) -> DroppingProxy:
+        proxies.append(DroppingProxy(port))
+        return proxies[-1]
+
+    yield start
+    for proxy in proxies:
+        proxy.close()
+
+
 def connect_and_join(driver: Any, session: str) -> str:
     driver.execute_script("window.S = io(); window.T = track(S);")
     wait_js(driver, "S.connected && S.io.engine.transport.name === 'websocket'")
     return join(driver, session)["deviceId"]
 
 
-def test_a_dropped_transport_recovers_the_session_and_every_missed_event_once_in_order(relay, browser, tmp_path):
+def test_a_dropped_network_recovers_the_session_and_every_missed_event_once_in_order(relay, browser, tmp_path,
+                                                                                    dropping_proxy):
     server = relay(recording_config(harness_root(tmp_path)))
-    driver = open_harness(browser, server.http_url + "/t/")
+    proxy = dropping_proxy(server.port)
+    driver = open_harness(browser, proxy.url + "/t/")  # the page and its socket go through the proxy
     page_id = connect_and_join(driver, "sio-c")
     before = [json_device(server, "sio-c") for _ in range(2)]
     wait_js(driver, "T.events.filter((e) => e[0] === 'device_joined').length === 3")
     assert device_ids(driver) == [page_id] + [device_id for _, device_id in before]
     server.wait_metric("relay_connections_active", lambda v: v == 3)
 
-    # Drop the WebSocket under the client (not socket.disconnect(), which ends the session): the
-    # client reconnects by itself after its reconnection delay (here held at 2 s, so that the
-    # other devices join while it is away).
-    driver.execute_script("S.io.reconnectionDelay(2000); S.io.randomizationFactor(0); S.io.engine.close();")
+    # The network drops under the client: it reconnects by itself after its reconnection delay
+    # (held at 2 s here, so that the other devices surely join while it is away).
+    driver.execute_script("S.io.reconnectionDelay(2000); S.io.randomizationFactor(0);")
+    proxy.drop()
     wait_js(driver, "T.disconnects.length === 1")
     server.wait_metric("relay_connections_active", lambda v: v == 2)
     missed = [json_device(server, "sio-c") for _ in range(3)]
@@ -209,6 +295,7 @@ def test_a_dropped_transport_recovers_the_session_and_every_missed_event_once_in
 
     wait_js(driver, "S.connected", timeout=20)
     state = page_state(driver)
+    assert state["disconnects"] == ["transport close"], state["disconnects"]
     assert len(state["connects"]) == 2 and state["connects"][1]["id"] == page_id, state["connects"]
     assert state["connects"][1]["recovered"] is True, state["connects"]
     assert driver.execute_script("return S.recovered") is True
@@ -225,15 +312,18 @@ def test_a_dropped_transport_recovers_the_session_and_every_missed_event_once_in
     assert len(page_state(driver)["connects"]) == 2
 
 
-def test_after_the_resume_grace_the_client_gets_a_fresh_session(relay, browser, tmp_path):
+def test_after_the_resume_grace_the_client_gets_a_fresh_session(relay, browser, tmp_path, dropping_proxy):
     server = relay(recording_config(harness_root(tmp_path), resumeGrace=1))
-    driver = open_harness(browser, server.http_url + "/t/")
+    proxy = dropping_proxy(server.port)
+    driver = open_harness(browser, proxy.url + "/t/")
     page_id = connect_and_join(driver, "sio-d")
     watcher, _ = json_device(server, "sio-d")
     wait_js(driver, "T.events.filter((e) => e[0] === 'device_joined').length === 2")
 
-    # The client stays away (no automatic reconnection) until the room heard it left for good.
-    driver.execute_script("S.io.reconnection(false); S.io.engine.close();")
+    # The network drops; the client stays away (no automatic reconnection) until the room heard
+    # it left for good, at the end of the 1 s resume grace.
+    driver.execute_script("S.io.reconnection(false);")
+    proxy.drop()
     wait_js(driver, "T.disconnects.length === 1")
     gone = watcher.recv_until(lambda m: m.get("type") == "device_disconnected", timeout=15)
     assert gone["deviceId"] == page_id, gone
