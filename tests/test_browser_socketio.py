@@ -312,6 +312,27 @@ def test_a_dropped_network_recovers_the_session_and_every_missed_event_once_in_o
     assert len(page_state(driver)["connects"]) == 2
 
 
+def test_a_transport_the_client_closes_itself_recovers_too(relay, browser, tmp_path):
+    """socket.io-client closes its own transport on its ping time-out, or with `engine.close()`:
+    a "transport close" without DISCONNECT, after which the session recovers, as with Socket.IO's
+    reference server (only DISCONNECT leaves for good)."""
+    server = relay(recording_config(harness_root(tmp_path)))
+    driver = open_harness(browser, server.http_url + "/t/")
+    page_id = connect_and_join(driver, "sio-f")
+    driver.execute_script("S.io.reconnectionDelay(2000); S.io.randomizationFactor(0); S.io.engine.close();")
+    wait_js(driver, "T.disconnects.length === 1")
+    server.wait_metric("relay_connections_active", lambda v: v == 0)
+    missed = [json_device(server, "sio-f") for _ in range(2)]
+    assert driver.execute_script("return S.connected") is False, "the client came back before the events were sent"
+
+    wait_js(driver, "S.connected", timeout=20)
+    state = page_state(driver)
+    assert state["connects"][1]["recovered"] is True and state["connects"][1]["id"] == page_id, state["connects"]
+    expected = [page_id] + [device_id for _, device_id in missed]
+    wait_js(driver, f"T.events.filter((e) => e[0] === 'device_joined').length >= {len(expected)}")
+    assert device_ids(driver) == expected  # what was sent meanwhile, in order, once
+
+
 def test_after_the_resume_grace_the_client_gets_a_fresh_session(relay, browser, tmp_path, dropping_proxy):
     server = relay(recording_config(harness_root(tmp_path), resumeGrace=1))
     proxy = dropping_proxy(server.port)
