@@ -14,6 +14,7 @@ import json
 import socket
 import struct
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -273,6 +274,21 @@ def connect_and_join(driver: Any, session: str) -> str:
     return join(driver, session)["deviceId"]
 
 
+def away_while_devices_join(driver: Any, server: Any, session: str, drop: Callable[[], None], others: int,
+                            count: int) -> list[str]:
+    """Drops the page's transport with `drop` (its reconnection delay held at 2 s), waits until the
+    relay saw it go (`others` connections left), lets `count` devices join `session` meanwhile and
+    waits for the page to be back; the ids of those devices."""
+    driver.execute_script("S.io.reconnectionDelay(2000); S.io.randomizationFactor(0);")
+    drop()
+    wait_js(driver, "T.disconnects.length === 1")
+    server.wait_metric("relay_connections_active", lambda v: v == others)
+    missed = [json_device(server, session)[1] for _ in range(count)]
+    assert driver.execute_script("return S.connected") is False, "the client came back before the events were sent"
+    wait_js(driver, "S.connected", timeout=20)
+    return missed
+
+
 def test_a_dropped_network_recovers_the_session_and_every_missed_event_once_in_order(relay, browser, tmp_path,
                                                                                     dropping_proxy):
     server = relay(recording_config(harness_root(tmp_path)))
@@ -286,20 +302,13 @@ def test_a_dropped_network_recovers_the_session_and_every_missed_event_once_in_o
 
     # The network drops under the client: it reconnects by itself after its reconnection delay
     # (held at 2 s here, so that the other devices surely join while it is away).
-    driver.execute_script("S.io.reconnectionDelay(2000); S.io.randomizationFactor(0);")
-    proxy.drop()
-    wait_js(driver, "T.disconnects.length === 1")
-    server.wait_metric("relay_connections_active", lambda v: v == 2)
-    missed = [json_device(server, "sio-c") for _ in range(3)]
-    assert driver.execute_script("return S.connected") is False, "the client came back before the events were sent"
-
-    wait_js(driver, "S.connected", timeout=20)
+    missed = away_while_devices_join(driver, server, "sio-c", proxy.drop, others=2, count=3)
     state = page_state(driver)
     assert state["disconnects"] == ["transport close"], state["disconnects"]
     assert len(state["connects"]) == 2 and state["connects"][1]["id"] == page_id, state["connects"]
     assert state["connects"][1]["recovered"] is True, state["connects"]
     assert driver.execute_script("return S.recovered") is True
-    expected = [page_id] + [device_id for _, device_id in before + missed]
+    expected = [page_id] + [device_id for _, device_id in before] + missed
     wait_js(driver, f"T.events.filter((e) => e[0] === 'device_joined').length >= {len(expected)}")
     assert device_ids(driver) == expected  # every missed event, in order, once
     offsets = [e[-1] for e in page_state(driver)["events"]]
@@ -319,16 +328,11 @@ def test_a_transport_the_client_closes_itself_recovers_too(relay, browser, tmp_p
     server = relay(recording_config(harness_root(tmp_path)))
     driver = open_harness(browser, server.http_url + "/t/")
     page_id = connect_and_join(driver, "sio-f")
-    driver.execute_script("S.io.reconnectionDelay(2000); S.io.randomizationFactor(0); S.io.engine.close();")
-    wait_js(driver, "T.disconnects.length === 1")
-    server.wait_metric("relay_connections_active", lambda v: v == 0)
-    missed = [json_device(server, "sio-f") for _ in range(2)]
-    assert driver.execute_script("return S.connected") is False, "the client came back before the events were sent"
-
-    wait_js(driver, "S.connected", timeout=20)
+    missed = away_while_devices_join(driver, server, "sio-f", lambda: driver.execute_script("S.io.engine.close();"),
+                                     others=0, count=2)
     state = page_state(driver)
     assert state["connects"][1]["recovered"] is True and state["connects"][1]["id"] == page_id, state["connects"]
-    expected = [page_id] + [device_id for _, device_id in missed]
+    expected = [page_id] + missed
     wait_js(driver, f"T.events.filter((e) => e[0] === 'device_joined').length >= {len(expected)}")
     assert device_ids(driver) == expected  # what was sent meanwhile, in order, once
 
