@@ -34,6 +34,7 @@ def demo_config() -> dict:
     cfg["plugins"]["relayjs"]["config"]["root"] = str(REPO / "web" / "relay.js")
     cfg["plugins"]["relayjs-module"]["config"]["root"] = str(REPO / "web" / "relay.mjs")
     cfg["plugins"]["demo"]["config"]["root"] = str(REPO / "web" / "demo")
+    cfg["plugins"]["vendor"]["config"]["root"] = str(REPO / "web" / "vendor")
     return cfg
 
 

@@ -161,7 +161,9 @@ def test_portal_viewer_follows_the_controller_with_presence(relay, browser):
 
 
 def test_two_recording_pages_start_within_a_few_ms_by_their_own_clocks(relay, browser):
-    server = relay(demo_config())
+    cfg = demo_config()
+    cfg["plugins"]["vendor"]["config"]["root"] = str(REPO / "web" / "vendor")
+    server = relay(cfg)
     skews = {"desktop": 0, "mobile": 7000}  # the phone page's clock runs 7 s ahead
     pages = {}
     for device, skew in skews.items():
@@ -169,7 +171,10 @@ def test_two_recording_pages_start_within_a_few_ms_by_their_own_clocks(relay, br
         driver.get(page(server, f"/demo/recording.html?session=take-test&device={device}&skew={skew}"))
         pages[device] = driver
     for device, driver in pages.items():
-        wait_js(driver, "demo.state.offset !== null && demo.state.devices.length === 2", timeout=20)
+        # The official Socket.IO client with its defaults: long-polling first, then the upgrade.
+        wait_js(driver, "demo.socket.connected && demo.socket.io.engine.transport.name === 'websocket'", timeout=20)
+        assert driver.execute_script("return demo.state.transports") == ["polling", "websocket"], device
+        wait_js(driver, "demo.state.offsetTransport === 'websocket' && demo.state.devices.length === 2", timeout=20)
     offsets = {device: pages[device].execute_script("return demo.state.offset") for device in pages}
     assert abs(offsets["mobile"] + 7000) < 50 and abs(offsets["desktop"]) < 50, offsets
     wait_js(pages["desktop"], "demo.state.status === 'READY'")

@@ -1,4 +1,5 @@
-/* Helpers shared by the demo pages (needs /relay.js). */
+/* Helpers shared by the demo pages (tokens, status badges, links); the pages that connect
+   with relay.js load /relay.js before it, the recording page loads the Socket.IO client. */
 (function () {
   "use strict";
   const params = new URLSearchParams(location.search);
