@@ -32,7 +32,7 @@ from typing import Any, Callable
 import yaml
 
 from relay_helpers import (
-    HOST, REPO, RECV_TIMEOUT, RawWS, RelayServer, base_config, deep_merge, free_port, wait_until,
+    HOST, REPO, RECV_TIMEOUT, RawWS, RelayServer, base_config, deep_merge, free_port, receive_until, wait_until,
 )
 
 POSTGRES_SH = REPO / "scripts" / "postgres.sh"
@@ -332,19 +332,7 @@ class Roamer:
         return msg
 
     def recv_until(self, predicate: Callable[[dict], bool], timeout: float = RECV_TIMEOUT) -> dict:
-        deadline = time.monotonic() + timeout
-        seen: list[dict] = []
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"no matching message within {timeout}s; last: {seen[-5:]!r}")
-            try:
-                msg = self.recv(remaining)
-            except TimeoutError:
-                raise AssertionError(f"no matching message within {timeout}s; last: {seen[-5:]!r}") from None
-            if predicate(msg):
-                return msg
-            seen.append(msg)
+        return receive_until(self.recv, predicate, timeout)
 
     def expect(self, type_: str, timeout: float = RECV_TIMEOUT, ignore: tuple[str, ...] = ("joined", "left")) -> dict:
         deadline = time.monotonic() + timeout

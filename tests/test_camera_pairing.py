@@ -19,14 +19,13 @@ import re
 import threading
 import time
 import urllib.parse
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from cluster_helpers import Sender
 from relay_helpers import (
-    HOST, REPO, RawWS, RelayServer, dump_yaml, json_text, relay_env, run_cli, wait_until,
+    HOST, REPO, RawWS, RelayServer, dump_yaml, json_text, receive_until, run_cli,
 )
 
 CAM_TYPES = ("cam-create", "cam-join", "cam-offer", "cam-answer", "cam-ice", "cam-data")
@@ -162,11 +161,7 @@ class Tracker:
         return msg
 
     def recv_until(self, predicate, timeout: float = 5.0) -> dict:
-        deadline = time.monotonic() + timeout
-        while True:
-            msg = self.recv(max(0.0, deadline - time.monotonic()))
-            if predicate(msg):
-                return msg
+        return receive_until(self.recv, predicate, timeout)
 
     def drop(self) -> None:
         self.ws.abort()
