@@ -5,6 +5,8 @@
 - ``srv``: one base-config server shared by the tests of a module (tests use
   unique topics and metric deltas, so they do not see each other).
 - ``topic``: a unique topic name.
+- ``rfc``, ``pmd``, ``bystanders``: the RFC 6455 conformance tests' server and clients
+  (rfc6455_support.py).
 
 When a test fails, the stderr/stdout of every server it used is appended to
 its report.
@@ -18,6 +20,8 @@ from typing import Any, Callable
 import pytest
 
 from relay_helpers import RELAY_BIN, RelayServer, base_config
+
+pytest_plugins = ("rfc6455_support",)
 
 
 def _servers_of(node: pytest.Item) -> list[RelayServer]:

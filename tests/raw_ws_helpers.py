@@ -1,4 +1,4 @@
-"""Raw-socket tools for the RFC 6455 / RFC 7692 conformance tests (test_websocket_rfc6455.py).
+"""Raw-socket tools for the RFC 6455 / RFC 7692 conformance tests (test_rfc6455_*.py).
 
 ``relay_helpers.RawWS`` covers a well-behaved client. What the conformance tests also need:
 
