@@ -198,7 +198,7 @@ ML_WS = "/api/streams/ws"
 
 
 def ml_config(**plugin: Any) -> dict:
-    """The ml-alerts plugin alone (as tests/test_ml_alerts.py), records in the cluster's store."""
+    """The ml-alerts plugin alone (as tests/test_ml_alerts_*.py), records in the cluster's store."""
     routes = [{"endpoint": ML_WS, "type": t, "plugin": "ml"} for t in ("register", "subscribe", "unsubscribe")]
     routes += [{"endpoint": ML_WS, "type": "video-frame", "plugin": "ml", "binary": True, "overflow": "drop-oldest"},
                {"endpoint": ML_WS, "type": "alert", "plugin": "ml", "overflow": "close"}]
