@@ -167,7 +167,7 @@ CAM_TYPES = ("cam-create", "cam-join", "cam-offer", "cam-answer", "cam-ice", "ca
 
 
 def cam_config(**plugin: Any) -> dict:
-    """The camera-pairing plugin alone on `/ws` (as tests/test_camera_pairing.py)."""
+    """The camera-pairing plugin alone on `/ws` (as tests/test_camera_pairing_*.py)."""
     return {
         "server": {"host": HOST, "heartbeatInterval": 30, "resumeGrace": 2, "drainTimeout": 2},
         "limits": {"maxMessageBytes": 65536, "messagesPerSecond": 0},
