@@ -32,7 +32,7 @@ from typing import Any, Callable
 import yaml
 
 from relay_helpers import (
-    HOST, REPO, RECV_TIMEOUT, RawWS, RelayServer, base_config, deep_merge, free_port, wait_until,
+    HOST, REPO, RECV_TIMEOUT, RawWS, RelayServer, base_config, deep_merge, free_port, receive_until, wait_until,
 )
 
 POSTGRES_SH = REPO / "scripts" / "postgres.sh"
@@ -167,7 +167,7 @@ CAM_TYPES = ("cam-create", "cam-join", "cam-offer", "cam-answer", "cam-ice", "ca
 
 
 def cam_config(**plugin: Any) -> dict:
-    """The camera-pairing plugin alone on `/ws` (as tests/test_camera_pairing.py)."""
+    """The camera-pairing plugin alone on `/ws` (as tests/test_camera_pairing_*.py)."""
     return {
         "server": {"host": HOST, "heartbeatInterval": 30, "resumeGrace": 2, "drainTimeout": 2},
         "limits": {"maxMessageBytes": 65536, "messagesPerSecond": 0},
@@ -198,7 +198,7 @@ ML_WS = "/api/streams/ws"
 
 
 def ml_config(**plugin: Any) -> dict:
-    """The ml-alerts plugin alone (as tests/test_ml_alerts.py), records in the cluster's store."""
+    """The ml-alerts plugin alone (as tests/test_ml_alerts_*.py), records in the cluster's store."""
     routes = [{"endpoint": ML_WS, "type": t, "plugin": "ml"} for t in ("register", "subscribe", "unsubscribe")]
     routes += [{"endpoint": ML_WS, "type": "video-frame", "plugin": "ml", "binary": True, "overflow": "drop-oldest"},
                {"endpoint": ML_WS, "type": "alert", "plugin": "ml", "overflow": "close"}]
@@ -332,19 +332,7 @@ class Roamer:
         return msg
 
     def recv_until(self, predicate: Callable[[dict], bool], timeout: float = RECV_TIMEOUT) -> dict:
-        deadline = time.monotonic() + timeout
-        seen: list[dict] = []
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"no matching message within {timeout}s; last: {seen[-5:]!r}")
-            try:
-                msg = self.recv(remaining)
-            except TimeoutError:
-                raise AssertionError(f"no matching message within {timeout}s; last: {seen[-5:]!r}") from None
-            if predicate(msg):
-                return msg
-            seen.append(msg)
+        return receive_until(self.recv, predicate, timeout)
 
     def expect(self, type_: str, timeout: float = RECV_TIMEOUT, ignore: tuple[str, ...] = ("joined", "left")) -> dict:
         deadline = time.monotonic() + timeout

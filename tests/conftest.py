@@ -5,6 +5,9 @@
 - ``srv``: one base-config server shared by the tests of a module (tests use
   unique topics and metric deltas, so they do not see each other).
 - ``topic``: a unique topic name.
+- ``rfc``, ``pmd``, ``bystanders``: the RFC 6455 conformance tests' server and clients
+  (rfc6455_support.py); ``ml``: a relay for the ml-alerts tests (ml_alerts_support.py);
+  ``cam``: the camera-pairing tests' server (camera_pairing_support.py).
 
 When a test fails, the stderr/stdout of every server it used is appended to
 its report.
@@ -18,6 +21,8 @@ from typing import Any, Callable
 import pytest
 
 from relay_helpers import RELAY_BIN, RelayServer, base_config
+
+pytest_plugins = ("rfc6455_support", "ml_alerts_support", "camera_pairing_support")
 
 
 def _servers_of(node: pytest.Item) -> list[RelayServer]:

@@ -1,4 +1,4 @@
-"""Raw-socket tools for the RFC 6455 / RFC 7692 conformance tests (test_websocket_rfc6455.py).
+"""Raw-socket tools for the RFC 6455 / RFC 7692 conformance tests (test_rfc6455_*.py).
 
 ``relay_helpers.RawWS`` covers a well-behaved client. What the conformance tests also need:
 
@@ -308,27 +308,11 @@ class ConformanceWS(RawWS):
 
     # -- receiving ------------------------------------------------------
     def recv_message(self, timeout: float = RECV_TIMEOUT, auto_pong: bool = True) -> Frame:
-        """Next data message (fragments joined, inflated when RSV1); pings are answered."""
+        """Next data message (fragments joined, inflated when RSV1; read before, while looking
+        for a control frame, or now); pings are answered."""
         if self.backlog:
             return self.backlog.pop(0)
-        deadline = time.monotonic() + timeout
-        parts: list[Frame] = []
-        while True:
-            frame = self.recv_frame(max(0.0, deadline - time.monotonic()))
-            if frame.opcode == OP_PING:
-                self.pings_seen += 1
-                if auto_pong:
-                    self.send_frame(OP_PONG, frame.payload)
-                continue
-            if frame.opcode == OP_PONG:
-                continue
-            if frame.opcode == OP_CLOSE:
-                code = struct.unpack("!H", frame.payload[:2])[0] if len(frame.payload) >= 2 else None
-                self.close_code = code
-                raise Closed(code, frame.payload[2:].decode(errors="replace"))
-            parts.append(frame)
-            if frame.fin:
-                return self._message(parts)
+        return super().recv_message(timeout, auto_pong)
 
     def _message(self, parts: list[Frame]) -> Frame:
         payload = b"".join(p.payload for p in parts)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from relay_helpers import wait_until
-from test_ml_alerts import SERVICE, WS, connect_auth, ml_config, register_stream, send_subscribe
+from ml_alerts_support import SERVICE, WS, connect_auth, ml_config, register_stream, send_subscribe
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "ml-service"
 

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from relay_helpers import RawWS, RelayServer, base_config
+from relay_helpers import RawWS, RelayServer, base_config, receive_until
 
 NOT_COUNTED = ("connected", "authenticated", "pong")
 
@@ -40,11 +40,7 @@ class Tracker:
         return msg
 
     def recv_until(self, predicate, timeout: float = 5.0) -> dict:
-        deadline = time.monotonic() + timeout
-        while True:
-            msg = self.recv(max(0.0, deadline - time.monotonic()))
-            if predicate(msg):
-                return msg
+        return receive_until(self.recv, predicate, timeout)
 
     def subscribe(self, topic: str) -> None:
         self.ws.send_json({"type": "subscribe", "topic": topic})
