@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "RelayPostgres", targets: ["RelayPostgres"]),
         .executable(name: "relay", targets: ["relay"]),
         .library(name: "RelayClient", targets: ["RelayClient"]),
+        .library(name: "RelayTesting", targets: ["RelayTesting"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -132,6 +133,23 @@ let package = Package(
             dependencies: ["RelayCLI", "Plugins"],
             swiftSettings: swiftSettings
         ),
+        // Runs plugins in the test process with simulated clients and a manual clock, or live
+        // against a real relay over sockets; the kernel's public API only.
+        .target(
+            name: "RelayTesting",
+            dependencies: [
+                "RelayKernel",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "WebSocketKit", package: "websocket-kit"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The client library for apps (iOS, macOS, Linux): no kernel, no plugins, no server.
         .target(
             name: "RelayClient",
@@ -152,6 +170,12 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // The built-in plugins tested through RelayTesting (public API only, no @testable).
+        .testTarget(
+            name: "PluginTests",
+            dependencies: ["Plugins", "RelayTesting", "RelayKernel"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -19,10 +19,15 @@ struct RecordingRoomsConfigurationTests {
     }
 
     @Test func unknownKeysAndBadValuesAreRefused() {
-        #expect(throws: DecodingError.self) { try self.decode(#"{"startLeed": 1}"#) }
-        #expect(throws: DecodingError.self) { try self.decode(#"{"startLead": -1}"#) }
-        #expect(throws: DecodingError.self) { try self.decode(#"{"minDevices": 3, "maxDevices": 2}"#) }
-        #expect(throws: DecodingError.self) { try self.decode(#"{"controllerClaims": {"role": []}}"#) }
+        for (json, path) in [
+            (#"{"startLeed": 1}"#, "startLeed"),
+            (#"{"startLead": -1}"#, "startLead"),
+            (#"{"minDevices": 3, "maxDevices": 2}"#, "maxDevices"),
+            (#"{"controllerClaims": {"role": []}}"#, "controllerClaims"),
+        ] {
+            let error = #expect(throws: RelayConfigError.self) { try self.decode(json) }
+            #expect(error?.issues.map(\.path) == [path], "\(json)")
+        }
     }
 
     @Test func controllersByDeviceType() throws {

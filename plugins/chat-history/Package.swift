@@ -19,11 +19,7 @@ let package = Package(
         // The framework. A product team would write
         // `.package(url: "https://github.com/<org>/relay.git", from: "x.y.z")` instead.
         .package(name: "relay", path: "../.."),
-        // Test-only: a real WebSocket client, and what it takes to run the relay in-process.
-        .package(url: "https://github.com/hummingbird-project/swift-websocket.git", from: "1.6.2"),
-        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
-        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
     ],
     targets: [
         // The plugin: the kernel's public API and nothing else.
@@ -47,12 +43,9 @@ let package = Package(
             dependencies: [
                 "ChatHistoryPlugin",
                 .product(name: "RelayKernel", package: "relay"),
-                .product(name: "WSClient", package: "swift-websocket"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                // Runs the plugin with simulated clients and a test clock (the relay's kernel only).
+                .product(name: "RelayTesting", package: "relay"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOWebSocket", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -39,43 +39,37 @@ public struct CameraPairingConfiguration: Decodable, Sendable {
     public init() {}
 
     public init(from decoder: any Decoder) throws {
-        try decoder.rejectUnknownKeys(CodingKeys.self)
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        func read<T: Decodable>(_ key: CodingKeys, _ current: T) throws -> T {
-            try container.decodeIfPresent(T.self, forKey: key) ?? current
-        }
-        self.codeLength = try read(.codeLength, self.codeLength)
-        self.codeTTL = try read(.codeTTL, self.codeTTL)
-        self.idleTimeout = try read(.idleTimeout, self.idleTimeout)
-        self.holdMessages = try read(.holdMessages, self.holdMessages)
-        self.holdBytes = try read(.holdBytes, self.holdBytes)
-        self.mailboxMessages = try read(.mailboxMessages, self.mailboxMessages)
-        self.mailboxBytes = try read(.mailboxBytes, self.mailboxBytes)
-        self.maxPollWait = try read(.maxPollWait, self.maxPollWait)
-        self.pollRecheckInterval = try read(.pollRecheckInterval, self.pollRecheckInterval)
-        self.maxSignalBytes = try read(.maxSignalBytes, self.maxSignalBytes)
-        self.endedMailboxTTL = try read(.endedMailboxTTL, self.endedMailboxTTL)
-        self.restPrefix = try read(.restPrefix, self.restPrefix)
+        let fields = ConfigFields(decoder, keys: CodingKeys.self)
+        self.codeLength = fields.value(.codeLength, default: self.codeLength)
+        self.codeTTL = fields.value(.codeTTL, default: self.codeTTL)
+        self.idleTimeout = fields.value(.idleTimeout, default: self.idleTimeout)
+        self.holdMessages = fields.value(.holdMessages, default: self.holdMessages)
+        self.holdBytes = fields.value(.holdBytes, default: self.holdBytes)
+        self.mailboxMessages = fields.value(.mailboxMessages, default: self.mailboxMessages)
+        self.mailboxBytes = fields.value(.mailboxBytes, default: self.mailboxBytes)
+        self.maxPollWait = fields.value(.maxPollWait, default: self.maxPollWait)
+        self.pollRecheckInterval = fields.value(.pollRecheckInterval, default: self.pollRecheckInterval)
+        self.maxSignalBytes = fields.value(.maxSignalBytes, default: self.maxSignalBytes)
+        self.endedMailboxTTL = fields.value(.endedMailboxTTL, default: self.endedMailboxTTL)
+        self.restPrefix = fields.value(.restPrefix, default: self.restPrefix)
 
-        func check(_ valid: Bool, _ key: CodingKeys, _ message: String) throws {
-            guard valid else { throw DecodingError.dataCorruptedError(forKey: key, in: container, debugDescription: message) }
-        }
-        try check((1...32).contains(self.codeLength), .codeLength, "must be 1 to 32")
-        try check(self.codeTTL > 0, .codeTTL, "must be positive")
-        try check(self.idleTimeout > 0, .idleTimeout, "must be positive")
-        try check(self.holdMessages >= 0, .holdMessages, "must not be negative")
-        try check(self.holdBytes >= 0, .holdBytes, "must not be negative")
-        try check(self.mailboxMessages > 0, .mailboxMessages, "must be positive")
-        try check(self.mailboxBytes > 0, .mailboxBytes, "must be positive")
-        try check(self.maxPollWait >= 0, .maxPollWait, "must not be negative")
-        try check(self.pollRecheckInterval > 0, .pollRecheckInterval, "must be positive")
-        try check(self.maxSignalBytes > 0, .maxSignalBytes, "must be positive")
-        try check(self.endedMailboxTTL > 0, .endedMailboxTTL, "must be positive")
-        try check(
+        fields.check((1...32).contains(self.codeLength), .codeLength, "must be 1 to 32")
+        fields.check(self.codeTTL > 0, .codeTTL, "must be positive")
+        fields.check(self.idleTimeout > 0, .idleTimeout, "must be positive")
+        fields.check(self.holdMessages >= 0, .holdMessages, "must not be negative")
+        fields.check(self.holdBytes >= 0, .holdBytes, "must not be negative")
+        fields.check(self.mailboxMessages > 0, .mailboxMessages, "must be positive")
+        fields.check(self.mailboxBytes > 0, .mailboxBytes, "must be positive")
+        fields.check(self.maxPollWait >= 0, .maxPollWait, "must not be negative")
+        fields.check(self.pollRecheckInterval > 0, .pollRecheckInterval, "must be positive")
+        fields.check(self.maxSignalBytes > 0, .maxSignalBytes, "must be positive")
+        fields.check(self.endedMailboxTTL > 0, .endedMailboxTTL, "must be positive")
+        fields.check(
             self.restPrefix.hasPrefix("/") && !self.restPrefix.hasSuffix("/") && !self.restPrefix.contains(":"),
             .restPrefix,
             "must start with '/', not end with '/', and have no ':' segments"
         )
+        try fields.finish()
     }
 
     /// Milliseconds in `seconds`.

@@ -74,7 +74,7 @@ extension Pairing.Peer {
     func matches(_ other: Pairing.Peer) -> Bool {
         switch (self, other) {
         case (.socket(let left), .socket(let right)): left == right
-        case (.rest(let left), .rest(let right)): PairingCode.secretsEqual(left, right)
+        case (.rest(let left), .rest(let right)): constantTimeEquals(left, right)
         default: false
         }
     }

@@ -1,12 +1,14 @@
+import RelayKernel
+
 /// Pairing codes and REST pairing tokens.
 enum PairingCode {
     /// Digits and upper-case letters without the look-alikes 0/O and 1/I/L.
-    static let alphabet: [Character] = Array("23456789ABCDEFGHJKMNPQRSTUVWXYZ")
+    static let alphabetText = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+    static let alphabet: [Character] = Array(Self.alphabetText)
 
     /// A random code of `length` characters from ``alphabet``.
     static func random(length: Int) -> String {
-        var generator = SystemRandomNumberGenerator()
-        return String((0..<length).map { _ in Self.alphabet[Int(generator.next(upperBound: UInt32(Self.alphabet.count)))] })
+        RandomToken.make(length: length, alphabet: Self.alphabetText)
     }
 
     /// How many codes of `length` exist, or `nil` when more than `limit`.
@@ -38,22 +40,8 @@ enum PairingCode {
         return code
     }
 
-    private static let tokenAlphabet: [Character] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
-
     /// A secret for a REST side (190 bits).
     static func token() -> String {
-        var generator = SystemRandomNumberGenerator()
-        return String((0..<32).map { _ in Self.tokenAlphabet[Int(generator.next(upperBound: UInt32(Self.tokenAlphabet.count)))] })
-    }
-
-    /// Compares secrets without an early exit.
-    static func secretsEqual(_ lhs: String, _ rhs: String) -> Bool {
-        let left = Array(lhs.utf8)
-        let right = Array(rhs.utf8)
-        var difference = UInt8(left.count == right.count ? 0 : 1)
-        for index in 0..<max(left.count, right.count) {
-            difference |= (index < left.count ? left[index] : 0) ^ (index < right.count ? right[index] : 0)
-        }
-        return difference == 0
+        RandomToken.make(length: 32)
     }
 }

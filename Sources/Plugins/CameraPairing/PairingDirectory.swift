@@ -71,7 +71,7 @@ final class PairingDirectory: Sendable {
             candidates += (0..<size).shuffled().map { PairingCode.code(number: $0, length: length) }
         }
         for code in candidates {
-            let now = WallClock.now
+            let now = context.clock.millisecondsSince1970
             let pairing = Pairing.created(code: code, desktop: desktop, now: now, codeTTL: self.configuration.codeTTLMilliseconds)
             guard try await context.store.insert(Self.codeKey(code), pairing.json, ttl: self.ttl(of: pairing, now: now)) != nil else {
                 continue
@@ -112,7 +112,7 @@ final class PairingDirectory: Sendable {
             for _ in 0..<16 {
                 guard let (current, version) = try await self.loadLive(code, context: context) else { throw Self.notFound(code) }
                 var pairing = current
-                let now = WallClock.now
+                let now = context.clock.millisecondsSince1970
                 let result = try pairing.join(joiner, identity: identity, now: now)
                 guard case .joined(let held) = result else {
                     if case .socket(let id) = joiner { context.send(.json(type: "cam-paired", ["code": .string(code)]), to: id) }
@@ -238,7 +238,7 @@ final class PairingDirectory: Sendable {
     /// Records activity (at most every `touchInterval`): pushes the idle deadline and keeps the
     /// REST sides' mailboxes alive as long as the pairing.
     private func touch(_ pairing: Pairing, context: PluginContext) async {
-        let now = WallClock.now
+        let now = context.clock.millisecondsSince1970
         guard pairing.isPaired, pairing.needsTouch(now: now, interval: self.touchInterval) else { return }
         guard let (touched, _) = try? await self.update(pairing.code, context: context, { $0.lastActivity = now }) else { return }
         for side in Pairing.Side.allCases {
@@ -293,6 +293,7 @@ final class PairingDirectory: Sendable {
                 throw RelayError(.notFound, "pairing '\(code)' has ended")
             }
         }
+        // The request is held open for real: the wait is measured in real time, not on `context.clock`.
         let deadline = ContinuousClock.now + wait
         let recheck = Duration.milliseconds(CameraPairingConfiguration.milliseconds(self.configuration.pollRecheckInterval))
         while true {
@@ -390,7 +391,7 @@ final class PairingDirectory: Sendable {
 
     /// Arms the one expiry check of `pairing` at its deadline (replacing an earlier one).
     private func scheduleCheck(_ pairing: Pairing, context: PluginContext) {
-        let delay = max(pairing.deadline(idle: self.idle) - WallClock.now, 0) + 20
+        let delay = max(pairing.deadline(idle: self.idle) - context.clock.millisecondsSince1970, 0) + 20
         let handle = context.schedule(after: .milliseconds(delay)) { timerContext in
             await self.check(code: pairing.code, pairing: pairing.id, context: timerContext)
         }
@@ -416,7 +417,7 @@ final class PairingDirectory: Sendable {
                 self.forgetCheck(code: code, pairing: id, context: context)
                 return
             }
-            if pairing.isExpired(now: WallClock.now, idle: self.idle) {
+            if pairing.isExpired(now: context.clock.millisecondsSince1970, idle: self.idle) {
                 await self.end(pairing, version: version, because: pairing.expiryEnding, departed: nil, context: context)
             } else {
                 self.scheduleCheck(pairing, context: context)
@@ -435,7 +436,7 @@ final class PairingDirectory: Sendable {
     /// Call holding the code's lock.
     private func loadLive(_ code: String, context: PluginContext) async throws -> (Pairing, UInt64)? {
         guard let (pairing, version) = try await self.load(code, context: context) else { return nil }
-        if pairing.isExpired(now: WallClock.now, idle: self.idle) {
+        if pairing.isExpired(now: context.clock.millisecondsSince1970, idle: self.idle) {
             await self.end(pairing, version: version, because: pairing.expiryEnding, departed: nil, context: context)
             return nil
         }
@@ -457,7 +458,7 @@ final class PairingDirectory: Sendable {
             guard let (current, version) = try await self.loadLive(code, context: context) else { throw Self.notFound(code) }
             var pairing = current
             try change(&pairing)
-            if let written = try await self.write(pairing, over: version, now: WallClock.now, context: context) {
+            if let written = try await self.write(pairing, over: version, now: context.clock.millisecondsSince1970, context: context) {
                 return (pairing, written)
             }
         }

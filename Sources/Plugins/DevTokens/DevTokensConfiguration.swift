@@ -14,16 +14,12 @@ public struct DevTokensConfiguration: Decodable, Sendable {
     }
 
     public init(from decoder: any Decoder) throws {
-        try decoder.rejectUnknownKeys(CodingKeys.self)
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        self.path = try container.decodeIfPresent(String.self, forKey: .path) ?? self.path
-        self.ttl = try container.decodeIfPresent(Int.self, forKey: .ttl) ?? self.ttl
-        self.allowRemote = try container.decodeIfPresent(Bool.self, forKey: .allowRemote) ?? self.allowRemote
-        guard self.path.hasPrefix("/"), self.path.count > 1, !self.path.contains(":") else {
-            throw DecodingError.dataCorruptedError(forKey: .path, in: container, debugDescription: "must be a URL path without ':' segments")
-        }
-        guard (1...86_400).contains(self.ttl) else {
-            throw DecodingError.dataCorruptedError(forKey: .ttl, in: container, debugDescription: "must be 1...86400 seconds")
-        }
+        let fields = ConfigFields(decoder, keys: CodingKeys.self)
+        self.path = fields.value(.path, default: self.path)
+        self.ttl = fields.value(.ttl, default: self.ttl)
+        self.allowRemote = fields.value(.allowRemote, default: self.allowRemote)
+        fields.check(self.path.hasPrefix("/") && self.path.count > 1 && !self.path.contains(":"), .path, "must be a URL path without ':' segments")
+        fields.check((1...86_400).contains(self.ttl), .ttl, "must be 1...86400 seconds")
+        try fields.finish()
     }
 }

@@ -34,7 +34,7 @@ public struct DevTokensPlugin: RelayPlugin {
                 }
                 claims = object
             }
-            let now = Int(Date().timeIntervalSince1970)
+            let now = Int(context.clock.secondsSince1970)
             claims["sub"] = .string(subject)
             claims["iat"] = .int(now)
             claims["exp"] = .int(now + ttl)

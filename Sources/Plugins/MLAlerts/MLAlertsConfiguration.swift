@@ -30,40 +30,28 @@ public struct MLAlertsConfiguration: Decodable, Sendable {
     public init() {}
 
     public init(from decoder: any Decoder) throws {
-        try decoder.rejectUnknownKeys(CodingKeys.self)
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        func read<T: Decodable>(_ key: CodingKeys, _ current: T) throws -> T {
-            try container.decodeIfPresent(T.self, forKey: key) ?? current
-        }
-        self.serviceClaim = try read(.serviceClaim, self.serviceClaim)
-        if container.contains(.serviceRole) {
-            if let single = try? container.decode(String.self, forKey: .serviceRole) {
-                self.serviceRoles = [single]
-            } else {
-                self.serviceRoles = try container.decode([String].self, forKey: .serviceRole)
-            }
-        }
-        self.apiPrefix = try read(.apiPrefix, self.apiPrefix)
-        self.defaultPageSize = try read(.defaultPageSize, self.defaultPageSize)
-        self.maxPageSize = try read(.maxPageSize, self.maxPageSize)
-        self.maxNameLength = try read(.maxNameLength, self.maxNameLength)
-        self.maxAlertMessageLength = try read(.maxAlertMessageLength, self.maxAlertMessageLength)
-        self.lastSeenInterval = try read(.lastSeenInterval, self.lastSeenInterval)
+        let fields = ConfigFields(decoder, keys: CodingKeys.self)
+        self.serviceClaim = fields.value(.serviceClaim, default: self.serviceClaim)
+        self.serviceRoles = fields.value(.serviceRole, default: OneOrMore(self.serviceRoles)).values
+        self.apiPrefix = fields.value(.apiPrefix, default: self.apiPrefix)
+        self.defaultPageSize = fields.value(.defaultPageSize, default: self.defaultPageSize)
+        self.maxPageSize = fields.value(.maxPageSize, default: self.maxPageSize)
+        self.maxNameLength = fields.value(.maxNameLength, default: self.maxNameLength)
+        self.maxAlertMessageLength = fields.value(.maxAlertMessageLength, default: self.maxAlertMessageLength)
+        self.lastSeenInterval = fields.value(.lastSeenInterval, default: self.lastSeenInterval)
 
-        func check(_ valid: Bool, _ key: CodingKeys, _ message: String) throws {
-            guard valid else { throw DecodingError.dataCorruptedError(forKey: key, in: container, debugDescription: message) }
-        }
-        try check(!self.serviceClaim.isEmpty, .serviceClaim, "must not be empty")
-        try check(!self.serviceRoles.isEmpty && !self.serviceRoles.contains(""), .serviceRole, "must name at least one non-empty role")
-        try check(
+        fields.check(!self.serviceClaim.isEmpty, .serviceClaim, "must not be empty")
+        fields.check(!self.serviceRoles.isEmpty && !self.serviceRoles.contains(""), .serviceRole, "must name at least one non-empty role")
+        fields.check(
             self.apiPrefix.hasPrefix("/") && !self.apiPrefix.hasSuffix("/") && !self.apiPrefix.contains(":"),
             .apiPrefix,
             "must start with '/', not end with '/', and have no ':' segments"
         )
-        try check(self.maxPageSize > 0, .maxPageSize, "must be positive")
-        try check((1...self.maxPageSize).contains(self.defaultPageSize), .defaultPageSize, "must be 1 to maxPageSize")
-        try check(self.maxNameLength > 0, .maxNameLength, "must be positive")
-        try check(self.maxAlertMessageLength > 0, .maxAlertMessageLength, "must be positive")
-        try check(self.lastSeenInterval >= 0, .lastSeenInterval, "must not be negative")
+        fields.check(self.maxPageSize > 0, .maxPageSize, "must be positive")
+        fields.check(self.maxPageSize <= 0 || (1...self.maxPageSize).contains(self.defaultPageSize), .defaultPageSize, "must be 1 to maxPageSize")
+        fields.check(self.maxNameLength > 0, .maxNameLength, "must be positive")
+        fields.check(self.maxAlertMessageLength > 0, .maxAlertMessageLength, "must be positive")
+        fields.check(self.lastSeenInterval >= 0, .lastSeenInterval, "must not be negative")
+        try fields.finish()
     }
 }

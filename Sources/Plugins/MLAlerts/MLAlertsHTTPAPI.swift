@@ -30,7 +30,7 @@ struct MLAlertsHTTPAPI: Sendable {
         }
         let deviceType = try MLFields.name(body["deviceType"], field: "deviceType", maxLength: self.configuration.maxNameLength) ?? "mobile"
         let metadata = try MLFields.metadata(body["metadata"])
-        let stream = try await MLStreamRegistry(records: context.records).create(
+        let stream = try await MLStreamRegistry(context: context).create(
             userId: userId,
             deviceName: deviceName,
             deviceType: deviceType,
@@ -42,7 +42,7 @@ struct MLAlertsHTTPAPI: Sendable {
     func listStreams(_ request: PluginHTTPRequest, context: PluginContext) async throws -> PluginHTTPResponse {
         let caller = try await self.caller(request, context: context)
         let owner = caller.isService ? nil : try caller.requireUser()
-        let streams = try await MLStreamRegistry(records: context.records).list(userId: owner)
+        let streams = try await MLStreamRegistry(context: context).list(userId: owner)
         return .json(["streams": .array(streams.map(\.json))])
     }
 
@@ -50,7 +50,7 @@ struct MLAlertsHTTPAPI: Sendable {
         let caller = try await self.caller(request, context: context)
         var filters: [String: JSONValue] = [:]
         if let streamId = request.query["streamId"], !streamId.isEmpty {
-            guard let stream = try await MLStreamRegistry(records: context.records).get(streamId) else {
+            guard let stream = try await MLStreamRegistry(context: context).get(streamId) else {
                 throw RelayError(.notFound, "no stream '\(streamId)'")
             }
             guard caller.mayRead(stream) else { throw RelayError(.forbidden, "stream '\(streamId)' belongs to another user") }

@@ -63,7 +63,7 @@ public struct MLAlertsPlugin: RelayPlugin {
             throw RelayError.invalidField("data", expected: "a base64 string")
         }
         try MLVideoFanout.forward(message, streamId: streamId, context: context)
-        switch self.live.noteFrame(streamId) {
+        switch self.live.noteFrame(streamId, now: context.clock.instant) {
         case .none:
             break
         case .startStreaming:
@@ -89,7 +89,7 @@ public struct MLAlertsPlugin: RelayPlugin {
     /// stream's subscribers. Call holding the stream's lock.
     private func setStatus(_ streamId: String, _ status: MLStreamStatus, announce: Bool, context: PluginContext) async {
         do {
-            guard let stream = try await MLStreamRegistry(records: context.records).setStatus(streamId, status) else { return }
+            guard let stream = try await MLStreamRegistry(context: context).setStatus(streamId, status) else { return }
             if announce { context.publish(stream.statusMessage, to: MLRooms.status(streamId)) }
         } catch {
             context.logger.info(
@@ -116,11 +116,11 @@ public struct MLAlertsPlugin: RelayPlugin {
         let metadata = try MLFields.metadata(message["metadata"])
         let timestamp: JSONValue
         switch message["timestamp"] {
-        case nil, .null?: timestamp = .int(Int(MLTimestamp.nowMilliseconds()))
+        case nil, .null?: timestamp = .int(Int(context.clock.millisecondsSince1970))
         case .int?, .double?: timestamp = message["timestamp"]!
         default: throw RelayError.invalidField("timestamp", expected: "a number (milliseconds since 1970)")
         }
-        guard let stream = try await MLStreamRegistry(records: context.records).get(streamId) else {
+        guard let stream = try await MLStreamRegistry(context: context).get(streamId) else {
             throw RelayError(.notFound, "no stream '\(streamId)'")
         }
         // Persisted before anyone hears of it: history never misses an alert a client saw.
@@ -142,7 +142,7 @@ public struct MLAlertsPlugin: RelayPlugin {
         if interest.produces.contains(.alert), !caller.isService {
             throw RelayError(.forbidden, "only the ML service may produce alerts")
         }
-        let registry = MLStreamRegistry(records: context.records)
+        let registry = MLStreamRegistry(context: context)
         let stream: MLStreamRecord
         if let streamId = try MLFields.name(message["streamId"], field: "streamId", maxLength: self.configuration.maxNameLength) {
             guard let found = try await registry.get(streamId) else { throw RelayError(.notFound, "no stream '\(streamId)'") }
@@ -169,7 +169,7 @@ public struct MLAlertsPlugin: RelayPlugin {
         self.replaceConsumerRooms(of: sender, stream: stream.id, interest: interest, status: false, context: context)
         context.join(MLRooms.producer(stream.id), client: sender)
         try await self.locks.withLock(stream.id) {
-            self.live.markOnline(stream.id)
+            self.live.markOnline(stream.id, now: context.clock.instant)
             let updated = try await registry.setStatus(stream.id, .online)
             context.reply(
                 .json(
@@ -195,7 +195,7 @@ public struct MLAlertsPlugin: RelayPlugin {
         if interest.produces.contains(.alert), !caller.isService {
             throw RelayError(.forbidden, "only the ML service may produce alerts")
         }
-        let registry = MLStreamRegistry(records: context.records)
+        let registry = MLStreamRegistry(context: context)
         guard let stream = try await registry.get(streamId) else { throw RelayError(.notFound, "no stream '\(streamId)'") }
         guard caller.mayRead(stream) else { throw RelayError(.forbidden, "stream '\(streamId)' belongs to another user") }
         self.replaceConsumerRooms(of: message.sender.id, stream: streamId, interest: interest, status: true, context: context)

@@ -28,12 +28,12 @@ final class MLLiveStreams: Sendable {
     }
 
     /// A producer registered: the stream is `online` until its next frame.
-    func markOnline(_ streamId: String, now: ContinuousClock.Instant = .now) {
+    func markOnline(_ streamId: String, now: ContinuousClock.Instant) {
         self.entries.withLock { $0[streamId] = Entry(streaming: false, lastWrite: now) }
     }
 
     /// A frame arrived.
-    func noteFrame(_ streamId: String, now: ContinuousClock.Instant = .now) -> FrameAction {
+    func noteFrame(_ streamId: String, now: ContinuousClock.Instant) -> FrameAction {
         self.entries.withLock { entries in
             guard var entry = entries[streamId], entry.streaming else {
                 entries[streamId] = Entry(streaming: true, lastWrite: now)

@@ -5,10 +5,18 @@ struct MLStreamRegistry: Sendable {
     static let collection = "streams"
 
     let records: any DurableStore
+    /// Stamps `createdAt`, `updatedAt` and `lastSeen`.
+    let clock: RelayClock
+
+    /// The registry of the instance `context` belongs to.
+    init(context: PluginContext) {
+        self.records = context.records
+        self.clock = context.clock
+    }
 
     /// Creates a stream owned by `userId`, `offline` until a producer registers.
     func create(userId: String, deviceName: String, deviceType: String, metadata: JSONValue) async throws -> MLStreamRecord {
-        let now = MLTimestamp.iso(milliseconds: MLTimestamp.nowMilliseconds())
+        let now = MLTimestamp.iso(milliseconds: self.clock.millisecondsSince1970)
         let stream = MLStreamRecord(
             id: Self.newStreamId(),
             userId: userId,
@@ -33,7 +41,7 @@ struct MLStreamRegistry: Sendable {
     @discardableResult
     func setStatus(_ id: String, _ status: MLStreamStatus) async throws -> MLStreamRecord? {
         guard var stream = try await self.get(id) else { return nil }
-        let now = MLTimestamp.iso(milliseconds: MLTimestamp.nowMilliseconds())
+        let now = MLTimestamp.iso(milliseconds: self.clock.millisecondsSince1970)
         stream.status = status
         stream.lastSeen = now
         stream.updatedAt = now
@@ -53,10 +61,8 @@ struct MLStreamRegistry: Sendable {
         }
     }
 
-    /// `stream_` and 16 random letters and digits.
+    /// `stream_` and 16 random lower-case letters and digits.
     static func newStreamId() -> String {
-        let alphabet = Array("abcdefghijklmnopqrstuvwxyz0123456789")
-        var generator = SystemRandomNumberGenerator()
-        return "stream_" + String((0..<16).map { _ in alphabet[Int(generator.next(upperBound: UInt32(alphabet.count)))] })
+        "stream_" + RandomToken.make(length: 16, alphabet: "abcdefghijklmnopqrstuvwxyz0123456789")
     }
 }

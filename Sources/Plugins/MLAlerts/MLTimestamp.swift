@@ -4,11 +4,6 @@ import Foundation
 enum MLTimestamp {
     private static let style = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
 
-    /// Milliseconds since 1970, now.
-    static func nowMilliseconds() -> Int64 {
-        Int64((Date().timeIntervalSince1970 * 1000).rounded())
-    }
-
     /// ISO 8601 with milliseconds, UTC (`2025-10-26T10:30:00.000Z`).
     static func iso(milliseconds: Int64) -> String {
         Date(timeIntervalSince1970: Double(milliseconds) / 1000).formatted(Self.style)

@@ -48,38 +48,32 @@ public struct PortalViewConfiguration: Decodable, Sendable {
     public init() {}
 
     public init(from decoder: any Decoder) throws {
-        try decoder.rejectUnknownKeys(CodingKeys.self)
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        func read<T: Decodable>(_ key: CodingKeys, _ current: T) throws -> T {
-            try container.decodeIfPresent(T.self, forKey: key) ?? current
-        }
-        self.roleSource = try read(.roleSource, self.roleSource)
-        self.claim = try read(.claim, self.claim)
-        self.claimKey = try read(.claimKey, self.claimKey)
-        self.controllerRoles = try read(.controllerRoles, self.controllerRoles)
-        self.viewerRoles = try read(.viewerRoles, self.viewerRoles)
-        self.hook = try container.decodeIfPresent(PortalViewHookConfiguration.self, forKey: .hook)
-        self.presence = try read(.presence, self.presence)
-        self.keepLatestState = try read(.keepLatestState, self.keepLatestState)
-        self.stateTTL = try read(.stateTTL, self.stateTTL)
-        self.restPrefix = try read(.restPrefix, self.restPrefix)
+        let fields = ConfigFields(decoder, keys: CodingKeys.self)
+        self.roleSource = fields.value(.roleSource, default: self.roleSource)
+        self.claim = fields.value(.claim, default: self.claim)
+        self.claimKey = fields.value(.claimKey, default: self.claimKey)
+        self.controllerRoles = fields.value(.controllerRoles, default: self.controllerRoles)
+        self.viewerRoles = fields.value(.viewerRoles, default: self.viewerRoles)
+        self.hook = fields.optional(.hook)
+        self.presence = fields.value(.presence, default: self.presence)
+        self.keepLatestState = fields.value(.keepLatestState, default: self.keepLatestState)
+        self.stateTTL = fields.value(.stateTTL, default: self.stateTTL)
+        self.restPrefix = fields.value(.restPrefix, default: self.restPrefix)
 
-        func check(_ valid: Bool, _ key: CodingKeys, _ message: String) throws {
-            guard valid else { throw DecodingError.dataCorruptedError(forKey: key, in: container, debugDescription: message) }
-        }
-        try check(self.roleSource != .hook || self.hook != nil, .hook, "is required when roleSource is 'hook'")
+        fields.check(self.roleSource != .hook || fields.isPresent(.hook), .hook, "is required when roleSource is 'hook'")
         let claimParts = self.claim.split(separator: ".", omittingEmptySubsequences: false)
-        try check(!claimParts.contains(""), .claim, "must be a dotted claim path")
-        try check(!self.claimKey.isEmpty, .claimKey, "must name an endpoint parameter")
-        try check(!self.controllerRoles.isEmpty, .controllerRoles, "must name at least one role")
+        fields.check(!claimParts.contains(""), .claim, "must be a dotted claim path")
+        fields.check(!self.claimKey.isEmpty, .claimKey, "must name an endpoint parameter")
+        fields.check(!self.controllerRoles.isEmpty, .controllerRoles, "must name at least one role")
         let overlap = Set(self.controllerRoles.map { $0.uppercased() }).intersection(self.viewerRoles.map { $0.uppercased() })
-        try check(overlap.isEmpty, .viewerRoles, "must not repeat a controller role (\(overlap.sorted().joined(separator: ", ")))")
-        try check(self.stateTTL > 0, .stateTTL, "must be positive")
-        try check(
+        fields.check(overlap.isEmpty, .viewerRoles, "must not repeat a controller role (\(overlap.sorted().joined(separator: ", ")))")
+        fields.check(self.stateTTL > 0, .stateTTL, "must be positive")
+        fields.check(
             self.restPrefix.hasPrefix("/") && !self.restPrefix.hasSuffix("/") && !self.restPrefix.contains(":"),
             .restPrefix,
             "must start with '/', not end with '/', and have no ':' segments"
         )
+        try fields.finish()
     }
 
     /// The role a granted backend or claim role maps to, or `nil` (no access).

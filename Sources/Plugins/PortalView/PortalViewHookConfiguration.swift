@@ -36,17 +36,20 @@ public struct PortalViewHookConfiguration: Decodable, Sendable {
     }
 
     public init(from decoder: any Decoder) throws {
-        try decoder.rejectUnknownKeys(CodingKeys.self)
-        self.settings = try AuthorizationHook.Settings(from: decoder)
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        self.resource = try container.decodeIfPresent(String.self, forKey: .resource) ?? self.resource
-        self.onFailure = try container.decodeIfPresent(FailurePolicy.self, forKey: .onFailure) ?? self.onFailure
-        guard self.settings.cacheSeconds >= 0 else {
-            throw DecodingError.dataCorruptedError(forKey: .cacheSeconds, in: container, debugDescription: "must not be negative")
+        let fields = ConfigFields(decoder, keys: CodingKeys.self)
+        // The kernel hook's keys share this mapping; its decoder checks url and timeout.
+        var settings: AuthorizationHook.Settings?
+        do {
+            settings = try AuthorizationHook.Settings(from: decoder)
+        } catch {
+            fields.record(error)
         }
-        guard !self.resource.isEmpty else {
-            throw DecodingError.dataCorruptedError(forKey: .resource, in: container, debugDescription: "must not be empty")
-        }
+        self.settings = settings ?? AuthorizationHook.Settings(url: "")
+        self.resource = fields.value(.resource, default: self.resource)
+        self.onFailure = fields.value(.onFailure, default: self.onFailure)
+        fields.check(self.settings.cacheSeconds >= 0, .cacheSeconds, "must not be negative")
+        fields.check(!self.resource.isEmpty, .resource, "must not be empty")
+        try fields.finish()
     }
 
     /// ``resource`` with every `{name}` replaced by the endpoint parameter `name` (unknown names stay).

@@ -1,3 +1,5 @@
+import RelayKernel
+
 /// Settings of a `pubsub` instance.
 public struct PubSubConfiguration: Decodable, Sendable {
     /// Deliver a publish to its sender too.
@@ -9,20 +11,19 @@ public struct PubSubConfiguration: Decodable, Sendable {
     /// Longest topic name.
     public var maxTopicLength = 128
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case echo, presence, openPublish, maxTopicLength
     }
 
     public init() {}
 
     public init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        self.echo = try container.decodeIfPresent(Bool.self, forKey: .echo) ?? self.echo
-        self.presence = try container.decodeIfPresent(Bool.self, forKey: .presence) ?? self.presence
-        self.openPublish = try container.decodeIfPresent(Bool.self, forKey: .openPublish) ?? self.openPublish
-        self.maxTopicLength = try container.decodeIfPresent(Int.self, forKey: .maxTopicLength) ?? self.maxTopicLength
-        guard self.maxTopicLength > 0 else {
-            throw DecodingError.dataCorruptedError(forKey: .maxTopicLength, in: container, debugDescription: "must be positive")
-        }
+        let fields = ConfigFields(decoder, keys: CodingKeys.self)
+        self.echo = fields.value(.echo, default: self.echo)
+        self.presence = fields.value(.presence, default: self.presence)
+        self.openPublish = fields.value(.openPublish, default: self.openPublish)
+        self.maxTopicLength = fields.value(.maxTopicLength, default: self.maxTopicLength)
+        fields.check(self.maxTopicLength > 0, .maxTopicLength, "must be positive")
+        try fields.finish()
     }
 }

@@ -12,15 +12,11 @@ public struct QRCodeConfiguration: Decodable, Sendable {
     }
 
     public init(from decoder: any Decoder) throws {
-        try decoder.rejectUnknownKeys(CodingKeys.self)
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        self.path = try container.decodeIfPresent(String.self, forKey: .path) ?? self.path
-        self.maxTextBytes = try container.decodeIfPresent(Int.self, forKey: .maxTextBytes) ?? self.maxTextBytes
-        guard self.path.hasPrefix("/"), self.path.count > 1, !self.path.contains(":") else {
-            throw DecodingError.dataCorruptedError(forKey: .path, in: container, debugDescription: "must be a URL path without ':' segments")
-        }
-        guard (1...2953).contains(self.maxTextBytes) else {
-            throw DecodingError.dataCorruptedError(forKey: .maxTextBytes, in: container, debugDescription: "must be 1...2953 (a QR code's capacity)")
-        }
+        let fields = ConfigFields(decoder, keys: CodingKeys.self)
+        self.path = fields.value(.path, default: self.path)
+        self.maxTextBytes = fields.value(.maxTextBytes, default: self.maxTextBytes)
+        fields.check(self.path.hasPrefix("/") && self.path.count > 1 && !self.path.contains(":"), .path, "must be a URL path without ':' segments")
+        fields.check((1...2953).contains(self.maxTextBytes), .maxTextBytes, "must be 1...2953 (a QR code's capacity)")
+        try fields.finish()
     }
 }

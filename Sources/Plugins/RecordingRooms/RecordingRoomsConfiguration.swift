@@ -37,32 +37,26 @@ public struct RecordingRoomsConfiguration: Decodable, Sendable {
     public init() {}
 
     public init(from decoder: any Decoder) throws {
-        try decoder.rejectUnknownKeys(CodingKeys.self)
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        func read<T: Decodable>(_ key: CodingKeys, _ current: T) throws -> T {
-            try container.decodeIfPresent(T.self, forKey: key) ?? current
-        }
-        self.startLead = try read(.startLead, self.startLead)
-        self.autoStop = try read(.autoStop, self.autoStop)
-        self.maxDuration = try read(.maxDuration, self.maxDuration)
-        self.controllerDeviceTypes = try read(.controllerDeviceTypes, self.controllerDeviceTypes)
-        self.controllerClaims = try container.decodeIfPresent(ClaimRequirements.self, forKey: .controllerClaims)?.values ?? self.controllerClaims
-        self.minDevices = try read(.minDevices, self.minDevices)
-        self.maxDevices = try read(.maxDevices, self.maxDevices)
-        self.sessionTTL = try read(.sessionTTL, self.sessionTTL)
-        self.maxFieldLength = try read(.maxFieldLength, self.maxFieldLength)
+        let fields = ConfigFields(decoder, keys: CodingKeys.self)
+        self.startLead = fields.value(.startLead, default: self.startLead)
+        self.autoStop = fields.value(.autoStop, default: self.autoStop)
+        self.maxDuration = fields.value(.maxDuration, default: self.maxDuration)
+        self.controllerDeviceTypes = fields.value(.controllerDeviceTypes, default: self.controllerDeviceTypes)
+        self.controllerClaims = fields.value(.controllerClaims, default: [String: OneOrMore<String>]()).mapValues(\.values)
+        self.minDevices = fields.value(.minDevices, default: self.minDevices)
+        self.maxDevices = fields.value(.maxDevices, default: self.maxDevices)
+        self.sessionTTL = fields.value(.sessionTTL, default: self.sessionTTL)
+        self.maxFieldLength = fields.value(.maxFieldLength, default: self.maxFieldLength)
 
-        func check(_ valid: Bool, _ key: CodingKeys, _ message: String) throws {
-            guard valid else { throw DecodingError.dataCorruptedError(forKey: key, in: container, debugDescription: message) }
-        }
-        try check(self.startLead >= 0 && self.startLead <= 60, .startLead, "must be 0 to 60 (seconds)")
-        try check(self.maxDuration > 0, .maxDuration, "must be positive (seconds)")
-        try check(self.controllerDeviceTypes.allSatisfy { !$0.isEmpty }, .controllerDeviceTypes, "must not contain empty names")
-        try check(self.controllerClaims.values.allSatisfy { !$0.isEmpty }, .controllerClaims, "every claim needs at least one value")
-        try check(self.minDevices >= 1, .minDevices, "must be at least 1")
-        try check(self.maxDevices >= self.minDevices, .maxDevices, "must be at least minDevices (\(self.minDevices))")
-        try check(self.sessionTTL > 0, .sessionTTL, "must be positive (seconds)")
-        try check(self.maxFieldLength >= 1, .maxFieldLength, "must be at least 1")
+        fields.check(self.startLead >= 0 && self.startLead <= 60, .startLead, "must be 0 to 60 (seconds)")
+        fields.check(self.maxDuration > 0, .maxDuration, "must be positive (seconds)")
+        fields.check(self.controllerDeviceTypes.allSatisfy { !$0.isEmpty }, .controllerDeviceTypes, "must not contain empty names")
+        fields.check(self.controllerClaims.values.allSatisfy { !$0.isEmpty }, .controllerClaims, "every claim needs at least one value")
+        fields.check(self.minDevices >= 1, .minDevices, "must be at least 1")
+        fields.check(self.maxDevices >= self.minDevices, .maxDevices, "must be at least minDevices (\(self.minDevices))")
+        fields.check(self.sessionTTL > 0, .sessionTTL, "must be positive (seconds)")
+        fields.check(self.maxFieldLength >= 1, .maxFieldLength, "must be at least 1")
+        try fields.finish()
     }
 
     /// Whether a device that joined as `deviceType`, with these token claims, may start and stop.
@@ -97,29 +91,4 @@ public struct RecordingRoomsConfiguration: Decodable, Sendable {
 
     /// Milliseconds in `seconds`.
     static func milliseconds(_ seconds: Double) -> Int64 { Int64((seconds * 1000).rounded()) }
-
-    /// `claim: value` or `claim: [values]`.
-    private struct ClaimRequirements: Decodable {
-        let values: [String: [String]]
-
-        init(from decoder: any Decoder) throws {
-            let container = try decoder.container(keyedBy: AnyKey.self)
-            var values: [String: [String]] = [:]
-            for key in container.allKeys {
-                if let single = try? container.decode(String.self, forKey: key) {
-                    values[key.stringValue] = [single]
-                } else {
-                    values[key.stringValue] = try container.decode([String].self, forKey: key)
-                }
-            }
-            self.values = values
-        }
-    }
-
-    private struct AnyKey: CodingKey {
-        let stringValue: String
-        let intValue: Int? = nil
-        init?(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { nil }
-    }
 }

@@ -41,7 +41,7 @@ public struct RecordingRoomsPlugin: RelayPlugin {
     public func handle(_ message: RelayMessage, context: PluginContext) async throws {
         if message.type == "time_sync" {
             // First, before anything else: the receive time is what the client's offset rests on.
-            let received = RecordingClock.now
+            let received = context.clock.preciseMillisecondsSince1970
             try Self.timeSync(message, received: received, context: context)
             return
         }
@@ -73,7 +73,7 @@ public struct RecordingRoomsPlugin: RelayPlugin {
         guard let t0 = message["t0"], t0.doubleValue != nil else {
             throw RelayError.invalidField("t0", expected: "a number (the client's clock in ms when it sent this)")
         }
-        let sent = RecordingClock.now
+        let sent = context.clock.preciseMillisecondsSince1970
         context.respond(to: message, with: .json(type: "time_sync", ["t0": t0, "t1": .double(received), "t2": .double(sent)]))
     }
 
@@ -84,7 +84,7 @@ public struct RecordingRoomsPlugin: RelayPlugin {
         let client = message.sender.id
         let previous = try await self.sessions.sessionID(of: client, context: context)
         try await self.sessions.withLock(sessionID) {
-            let now = RecordingClock.milliseconds
+            let now = context.clock.millisecondsSince1970
             let (result, written) = try await self.sessions.update(sessionID, context: context) { session in
                 var current = session ?? .created(id: sessionID, now: now)
                 let result = try current.join(client: client, deviceType: deviceType, viewType: viewType, now: now, maxDevices: self.configuration.maxDevices)
@@ -138,7 +138,7 @@ public struct RecordingRoomsPlugin: RelayPlugin {
                     by: client,
                     postureLabel: postureLabel,
                     duration: duration,
-                    now: RecordingClock.milliseconds,
+                    now: context.clock.millisecondsSince1970,
                     lead: self.configuration.startLeadMilliseconds,
                     minDevices: self.configuration.minDevices
                 )
@@ -158,7 +158,7 @@ public struct RecordingRoomsPlugin: RelayPlugin {
             Self.acknowledge(message, Self.adding(["success": true], to: start), context: context)
             if self.configuration.autoStop {
                 let stopAt = take.startAt + take.duration
-                let delay = max(0, stopAt - RecordingClock.milliseconds)
+                let delay = max(0, stopAt - context.clock.millisecondsSince1970)
                 context.schedule(after: .milliseconds(delay)) { timerContext in
                     await self.autoStop(sessionID, take: take.number, context: timerContext)
                 }
@@ -173,7 +173,7 @@ public struct RecordingRoomsPlugin: RelayPlugin {
             let (result, _) = try await self.sessions.update(sessionID, context: context) { session in
                 guard var current = session else { throw RelayError(.notFound, "session '\(sessionID)' is gone") }
                 try self.requireController(client, of: current, claims: message.sender.claims)
-                let result = current.stop(now: RecordingClock.milliseconds, reason: "requested")
+                let result = current.stop(now: context.clock.millisecondsSince1970, reason: "requested")
                 session = current
                 return result
             }
@@ -211,7 +211,7 @@ public struct RecordingRoomsPlugin: RelayPlugin {
                     recordingId: recordingID,
                     fileSizeBytes: size,
                     take: takeNumber,
-                    now: RecordingClock.milliseconds
+                    now: context.clock.millisecondsSince1970
                 )
                 session = current
                 return result
@@ -234,7 +234,7 @@ public struct RecordingRoomsPlugin: RelayPlugin {
             do {
                 let (result, _) = try await self.sessions.update(sessionID, context: context) { session in
                     guard var current = session else { return RecordingSession.StopResult.notRecording }
-                    let result = current.stop(now: RecordingClock.milliseconds, reason: "duration", take: number)
+                    let result = current.stop(now: context.clock.millisecondsSince1970, reason: "duration", take: number)
                     session = current
                     return result
                 }
@@ -261,7 +261,7 @@ public struct RecordingRoomsPlugin: RelayPlugin {
                 context.publish(
                     .event(
                         type: "device_disconnected",
-                        values: [["deviceId": .string(removed.deviceId), "timestamp": .int(Int(RecordingClock.milliseconds)), "status": .string(status.rawValue)]]
+                        values: [["deviceId": .string(removed.deviceId), "timestamp": .int(Int(context.clock.millisecondsSince1970)), "status": .string(status.rawValue)]]
                     ),
                     to: sessionID
                 )
@@ -277,7 +277,7 @@ public struct RecordingRoomsPlugin: RelayPlugin {
     private static func announce(_ result: RecordingSession.StopResult, sessionID: String, context: PluginContext) {
         guard case .stopped(let take, let completed) = result else { return }
         let stop: JSONValue = [
-            "timestamp": .int(Int(take.stoppedAt ?? RecordingClock.milliseconds)),
+            "timestamp": .int(Int(take.stoppedAt ?? context.clock.millisecondsSince1970)),
             "take": .int(take.number),
             "reason": .string(take.stopReason ?? "requested"),
             "sessionId": .string(sessionID),
@@ -289,7 +289,7 @@ public struct RecordingRoomsPlugin: RelayPlugin {
     private static func announceCompletion(of take: RecordingSession.Take, sessionID: String, context: PluginContext) {
         let completed: JSONValue = [
             "sessionId": .string(sessionID),
-            "timestamp": .int(Int(take.completedAt ?? RecordingClock.milliseconds)),
+            "timestamp": .int(Int(take.completedAt ?? context.clock.millisecondsSince1970)),
             "take": .int(take.number),
             "status": .string(RecordingSession.Status.completed.rawValue),
         ]

@@ -21,28 +21,24 @@ public struct StaticFilesConfiguration: Decodable, Sendable {
     }
 
     public init(from decoder: any Decoder) throws {
-        try decoder.rejectUnknownKeys(CodingKeys.self)
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        self.root = try container.decode(String.self, forKey: .root)
-        self.prefix = try container.decode(String.self, forKey: .prefix)
-        self.index = try container.decodeIfPresent(String.self, forKey: .index) ?? self.index
-        self.maxDepth = try container.decodeIfPresent(Int.self, forKey: .maxDepth) ?? self.maxDepth
-        self.maxFileBytes = try container.decodeIfPresent(Int.self, forKey: .maxFileBytes) ?? self.maxFileBytes
-        self.cacheControl = try container.decodeIfPresent(String.self, forKey: .cacheControl) ?? self.cacheControl
-        guard !self.root.isEmpty else {
-            throw DecodingError.dataCorruptedError(forKey: .root, in: container, debugDescription: "must not be empty")
-        }
-        guard self.prefix.hasPrefix("/"), self.prefix.contains(where: { $0 != "/" }), !self.prefix.contains(":"), !self.prefix.split(separator: "/").contains(where: { $0 == ".." || $0 == "." }) else {
-            throw DecodingError.dataCorruptedError(forKey: .prefix, in: container, debugDescription: "must be a URL path below '/' (not '/' itself, which would hide /healthz and /metrics) without ':' segments")
-        }
-        guard !self.index.isEmpty, !self.index.contains("/") else {
-            throw DecodingError.dataCorruptedError(forKey: .index, in: container, debugDescription: "must be a file name")
-        }
-        guard (1...32).contains(self.maxDepth) else {
-            throw DecodingError.dataCorruptedError(forKey: .maxDepth, in: container, debugDescription: "must be 1...32")
-        }
-        guard self.maxFileBytes > 0 else {
-            throw DecodingError.dataCorruptedError(forKey: .maxFileBytes, in: container, debugDescription: "must be positive")
-        }
+        let fields = ConfigFields(decoder, keys: CodingKeys.self)
+        self.root = fields.required(.root) ?? ""
+        self.prefix = fields.required(.prefix) ?? "/"
+        self.index = fields.value(.index, default: self.index)
+        self.maxDepth = fields.value(.maxDepth, default: self.maxDepth)
+        self.maxFileBytes = fields.value(.maxFileBytes, default: self.maxFileBytes)
+        self.cacheControl = fields.value(.cacheControl, default: self.cacheControl)
+        fields.check(!self.root.isEmpty || !fields.isPresent(.root), .root, "must not be empty")
+        fields.check(
+            !fields.isPresent(.prefix)
+                || (self.prefix.hasPrefix("/") && self.prefix.contains(where: { $0 != "/" }) && !self.prefix.contains(":")
+                    && !self.prefix.split(separator: "/").contains(where: { $0 == ".." || $0 == "." })),
+            .prefix,
+            "must be a URL path below '/' (not '/' itself, which would hide /healthz and /metrics) without ':' segments"
+        )
+        fields.check(!self.index.isEmpty && !self.index.contains("/"), .index, "must be a file name")
+        fields.check((1...32).contains(self.maxDepth), .maxDepth, "must be 1...32")
+        fields.check(self.maxFileBytes > 0, .maxFileBytes, "must be positive")
+        try fields.finish()
     }
 }

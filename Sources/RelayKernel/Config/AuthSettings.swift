@@ -38,5 +38,6 @@ extension AuthSettings: Decodable {
         self.userClaim = fields.value(.userClaim, default: self.userClaim)
         if self.leeway < 0 { fields.invalid(.leeway, "must not be negative") }
         if self.authTimeout <= 0 { fields.invalid(.authTimeout, "must be positive") }
+        try fields.finish()
     }
 }

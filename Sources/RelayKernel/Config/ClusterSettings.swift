@@ -55,6 +55,7 @@ extension ClusterSettings: Decodable {
         if self.heartbeatInterval <= 0 { fields.invalid(.heartbeatInterval, "must be positive") }
         if self.nodeTimeout < 2 * self.heartbeatInterval { fields.invalid(.nodeTimeout, "must be at least twice heartbeatInterval") }
         if self.outboundQueue < 1 { fields.invalid(.outboundQueue, "must be at least 1") }
+        try fields.finish()
     }
 
     /// Node ids become part of LISTEN channel names, so they are plain identifiers.

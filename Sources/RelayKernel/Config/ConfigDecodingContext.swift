@@ -22,6 +22,20 @@ final class ConfigDecodingContext: @unchecked Sendable {
         self.issues.append(issue)
     }
 
+    /// The issues with their line and column (from ``root``), in file order.
+    func locatedIssues() -> [ConfigIssue] {
+        var issues = self.issues
+        for index in issues.indices {
+            if let mark = self.locate(issues[index].keyPath, aboutKey: issues[index].isAboutKey) {
+                issues[index].line = mark.line
+                issues[index].column = mark.column
+            }
+        }
+        return issues.sorted { lhs, rhs in
+            (lhs.line ?? Int.max, lhs.column ?? 0) < (rhs.line ?? Int.max, rhs.column ?? 0)
+        }
+    }
+
     /// A sort key giving the file order of the node at `codingPath`.
     func order(of codingPath: [any CodingKey]) -> Int {
         guard let mark = self.locate(codingPath.map { AnyCodingKey($0.stringValue) }, aboutKey: true) else { return Int.max }
@@ -63,6 +77,17 @@ final class ConfigDecodingContext: @unchecked Sendable {
             self.record(place(context.codingPath + [key]), "missing key '\(key.stringValue)'")
         case DecodingError.dataCorrupted(let context):
             self.record(place(context.codingPath), context.debugDescription)
+        case let error as RelayConfigError:
+            // Problems a settings type collected when decoded on its own (``ConfigFields/finish()``).
+            for issue in error.issues {
+                var adopted = issue
+                let path = place(issue.keyPath.map { $0 as any CodingKey })
+                adopted.keyPath = path.map { $0.intValue.map(AnyCodingKey.init(intValue:)) ?? AnyCodingKey($0.stringValue) }
+                adopted.path = ConfigIssue.path(path)
+                adopted.line = nil
+                adopted.column = nil
+                self.issues.append(adopted)
+            }
         default:
             self.record(codingPath, "\(error)")
         }
@@ -116,92 +141,5 @@ struct AnyCodingKey: CodingKey, Hashable {
     init(intValue: Int) {
         self.stringValue = String(intValue)
         self.intValue = intValue
-    }
-}
-
-/// Reads the keys of one mapping of a route file: environment first, then the file, then the
-/// default; records unknown keys and ill-typed values instead of throwing.
-struct ConfigFields<Key: CodingKey & CaseIterable> {
-    private let container: KeyedDecodingContainer<AnyCodingKey>?
-    private let context: ConfigDecodingContext
-    private let codingPath: [any CodingKey]
-
-    init(_ decoder: any Decoder, keys: Key.Type) {
-        guard let context = decoder.userInfo[ConfigDecodingContext.userInfoKey] as? ConfigDecodingContext else {
-            preconditionFailure("route file types decode only through RouteFileDecoder")
-        }
-        self.context = context
-        self.codingPath = decoder.codingPath
-        do {
-            let container = try decoder.container(keyedBy: AnyCodingKey.self)
-            let known = Set(Key.allCases.map(\.stringValue))
-            for key in container.allKeys where !known.contains(key.stringValue) {
-                context.record(
-                    decoder.codingPath + [key],
-                    "unknown key '\(key.stringValue)' (known: \(Key.allCases.map(\.stringValue).joined(separator: ", ")))",
-                    aboutKey: true
-                )
-            }
-            self.container = container
-        } catch {
-            if (try? decoder.singleValueContainer().decodeNil()) == true {
-                self.container = nil
-            } else {
-                context.record(decoder.codingPath, "expected a mapping")
-                self.container = nil
-            }
-        }
-    }
-
-    /// The value of `key`, or `defaultValue` when absent or invalid (the problem is recorded).
-    func value<T: Decodable>(_ key: Key, default defaultValue: T) -> T {
-        self.optional(key) ?? defaultValue
-    }
-
-    /// The value of `key`; records "missing key" when absent.
-    func required<T: Decodable>(_ key: Key) -> T? {
-        let value: T? = self.optional(key)
-        if value == nil, !self.isPresent(key) {
-            self.context.record(self.codingPath + [AnyCodingKey(key.stringValue)], "missing key '\(key.stringValue)'")
-        }
-        return value
-    }
-
-    /// The value of `key`, or `nil` when absent or invalid (the problem is recorded).
-    func optional<T: Decodable>(_ key: Key) -> T? {
-        let anyKey = AnyCodingKey(key.stringValue)
-        let path = self.codingPath + [anyKey]
-        if let text = self.context.environment[ConfigDecodingContext.environmentName(path)] {
-            return self.decodeEnvironment(T.self, text, path: path)
-        }
-        guard let container = self.container, container.contains(anyKey) else { return nil }
-        do {
-            return try container.decodeIfPresent(T.self, forKey: anyKey)
-        } catch {
-            self.context.record(error, at: path)
-            return nil
-        }
-    }
-
-    /// Whether the file (or the environment) sets `key`.
-    func isPresent(_ key: Key) -> Bool {
-        let anyKey = AnyCodingKey(key.stringValue)
-        if self.context.environment[ConfigDecodingContext.environmentName(self.codingPath + [anyKey])] != nil { return true }
-        return self.container?.contains(anyKey) ?? false
-    }
-
-    /// Records a validation problem at `key`.
-    func invalid(_ key: Key, _ message: String) {
-        self.context.record(self.codingPath + [AnyCodingKey(key.stringValue)], message)
-    }
-
-    private func decodeEnvironment<T: Decodable>(_ type: T.Type, _ text: String, path: [any CodingKey]) -> T? {
-        if let string = text as? T { return string }
-        do {
-            return try YAMLDecoder().decode(T.self, from: text, userInfo: [ConfigDecodingContext.userInfoKey: self.context])
-        } catch {
-            self.context.record(path, "environment variable \(ConfigDecodingContext.environmentName(path)): cannot read '\(text)' as \(ConfigDecodingContext.describe(T.self))")
-            return nil
-        }
     }
 }

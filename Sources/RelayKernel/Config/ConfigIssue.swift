@@ -1,7 +1,7 @@
 /// One problem found in a route file, with where it is.
 public struct ConfigIssue: Sendable, Equatable, CustomStringConvertible {
     /// The dotted key path, e.g. `routes[3].plugin`.
-    public let path: String
+    public internal(set) var path: String
     /// What is wrong.
     public let message: String
     /// 1-based line, when known.

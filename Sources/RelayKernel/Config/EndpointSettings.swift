@@ -51,6 +51,7 @@ extension EndpointSettings: Decodable {
         let base = (decoder.userInfo[Self.baseLimitsKey] as? LimitsBox)?.limits ?? LimitSettings()
         self.limits = fields.value(.limits, default: LimitsOverride(base)).limits
         if !self.path.hasPrefix("/") { fields.invalid(.path, "must start with '/'") }
+        try fields.finish()
     }
 }
 
@@ -66,7 +67,7 @@ struct LimitsOverride: Decodable {
     init(_ limits: LimitSettings) { self.limits = limits }
     init(from decoder: any Decoder) throws {
         let base = (decoder.userInfo[EndpointSettings.baseLimitsKey] as? LimitsBox)?.limits ?? LimitSettings()
-        self.limits = LimitSettings(from: decoder, base: base)
+        self.limits = try LimitSettings(from: decoder, base: base)
     }
 }
 
@@ -89,5 +90,6 @@ public struct CompressionSettings: Sendable, Equatable, Decodable {
         self.noContextTakeover = fields.value(.noContextTakeover, default: self.noContextTakeover)
         self.maxWindowBits = fields.value(.maxWindowBits, default: self.maxWindowBits)
         if !(9...15).contains(self.maxWindowBits) { fields.invalid(.maxWindowBits, "must be 9...15") }
+        try fields.finish()
     }
 }

@@ -30,7 +30,7 @@ extension LimitSettings: Decodable {
     }
 
     /// Decodes a `limits:` block over `base` (the server-wide defaults for endpoint blocks).
-    init(from decoder: any Decoder, base: LimitSettings) {
+    init(from decoder: any Decoder, base: LimitSettings) throws {
         self = base
         let fields = ConfigFields(decoder, keys: Keys.self)
         self.maxMessageBytes = fields.value(.maxMessageBytes, default: self.maxMessageBytes)
@@ -58,9 +58,10 @@ extension LimitSettings: Decodable {
                 fields.invalid(.allowedOrigins, "'\(origin)' is not an origin pattern (scheme://host[:port])")
             }
         }
+        try fields.finish()
     }
 
     public init(from decoder: any Decoder) throws {
-        self.init(from: decoder, base: LimitSettings())
+        try self.init(from: decoder, base: LimitSettings())
     }
 }

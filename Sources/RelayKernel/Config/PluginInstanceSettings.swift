@@ -25,13 +25,10 @@ extension PluginInstanceSettings: Decodable {
         self.plugin = fields.required(.plugin) ?? ""
         self.config = fields.optional(.config) ?? .object([:])
         self.configPath = decoder.codingPath.map { AnyCodingKey($0.stringValue) } + [AnyCodingKey("config")]
-        if !self.name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) || self.name.isEmpty {
-            self.recordInvalidName(decoder)
+        // The name is the key under `plugins:` (none when the entry is decoded on its own).
+        if !decoder.codingPath.isEmpty, self.name.isEmpty || !self.name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) {
+            fields.record(DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "instance names use letters, digits, '-' and '_'")))
         }
-    }
-
-    private func recordInvalidName(_ decoder: any Decoder) {
-        (decoder.userInfo[ConfigDecodingContext.userInfoKey] as? ConfigDecodingContext)?
-            .record(decoder.codingPath, "instance names use letters, digits, '-' and '_'")
+        try fields.finish()
     }
 }

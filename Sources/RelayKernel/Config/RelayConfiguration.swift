@@ -43,6 +43,7 @@ extension RelayConfiguration: Decodable {
             }
             self.store.backend = .postgres
         }
+        try fields.finish()
     }
 }
 
@@ -62,7 +63,8 @@ struct OrderedPlugins: Decodable {
             do {
                 self.instances.append(try container.decode(PluginInstanceSettings.self, forKey: key))
             } catch {
-                context?.record(error, at: decoder.codingPath + [key])
+                guard let context else { throw error }
+                context.record(error, at: decoder.codingPath + [key])
             }
         }
     }

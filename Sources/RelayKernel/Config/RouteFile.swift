@@ -59,26 +59,24 @@ public struct RouteFile: Sendable {
             )
         }
         let pluginConfigurations = Self.validate(configuration, registry: registry, context: context)
-        var issues = context.issues
-        for index in issues.indices {
-            if let mark = context.locate(issues[index].keyPath, aboutKey: issues[index].isAboutKey) {
-                issues[index].line = mark.line
-                issues[index].column = mark.column
-            }
-        }
-        guard issues.isEmpty else {
-            let ordered = issues.sorted { lhs, rhs in
-                let left = (lhs.line ?? Int.max, lhs.column ?? 0)
-                let right = (rhs.line ?? Int.max, rhs.column ?? 0)
-                return left < right
-            }
-            throw RelayConfigError(file: file, issues: ordered)
+        guard context.issues.isEmpty else {
+            throw RelayConfigError(file: file, issues: context.locatedIssues())
         }
         return RouteFile(
             configuration: configuration,
             pluginConfigurations: pluginConfigurations,
             path: file,
             warnings: RouteFileLint.warnings(configuration, registry: registry, context: context)
+        )
+    }
+
+    /// This file with the settings of the named instances replaced by values built in code.
+    func replacingPluginConfigurations(_ replacements: [String: any Sendable]) -> RouteFile {
+        RouteFile(
+            configuration: self.configuration,
+            pluginConfigurations: self.pluginConfigurations.merging(replacements) { _, replacement in replacement },
+            path: self.path,
+            warnings: self.warnings
         )
     }
 
@@ -191,7 +189,7 @@ public struct RouteFile: Sendable {
         return decoded
     }
 
-    private static func issue(from error: YamlError) -> ConfigIssue {
+    static func issue(from error: YamlError) -> ConfigIssue {
         switch error {
         case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
             return ConfigIssue(path: "", message: "YAML syntax: \(problem)", line: mark.line, column: mark.column)

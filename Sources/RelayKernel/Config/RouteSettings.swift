@@ -64,5 +64,6 @@ extension RouteSettings: Decodable {
         if let burst = self.burst, burst < 1 { fields.invalid(.burst, "must be at least 1") }
         if let limit = self.maxMessageBytes, limit < 1 { fields.invalid(.maxMessageBytes, "must be positive") }
         if fields.isPresent(.type), TypePattern(self.type) == nil { fields.invalid(.type, "is not a type pattern") }
+        try fields.finish()
     }
 }

@@ -62,6 +62,7 @@ extension ServerSettings: Decodable {
         ] where value < 0 {
             fields.invalid(key, "must not be negative")
         }
+        try fields.finish()
     }
 }
 
@@ -78,5 +79,6 @@ public struct TLSSettings: Sendable, Equatable, Decodable {
         let fields = ConfigFields(decoder, keys: Keys.self)
         self.certificateFile = fields.required(.certificateFile) ?? ""
         self.keyFile = fields.required(.keyFile) ?? ""
+        try fields.finish()
     }
 }

@@ -49,5 +49,6 @@ extension SocketIOSettings: Decodable {
         where value < 1 {
             fields.invalid(key, "must be at least 1 (milliseconds)")
         }
+        try fields.finish()
     }
 }

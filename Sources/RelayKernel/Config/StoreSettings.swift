@@ -37,5 +37,6 @@ extension StoreSettings: Decodable {
             if chosen == .sqlite, self.path == nil { fields.invalid(.backend, "sqlite needs store.path") }
             if chosen != .sqlite, self.path != nil { fields.invalid(.path, "only the sqlite backend uses a path") }
         }
+        try fields.finish()
     }
 }

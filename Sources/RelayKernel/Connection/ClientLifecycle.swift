@@ -26,7 +26,7 @@ enum ClientLifecycle {
 
     /// The connection of `session` ended: a clean leave ends the session now; a drop keeps it for
     /// the resume grace, then ends it if the client has not come back.
-    static func connectionEnded(_ session: ClientSession, connection: ConnectionHandle, clean: Bool, state: RelayState) async {
+    static func connectionEnded(_ session: ClientSession, connection: any SessionConnection, clean: Bool, state: RelayState) async {
         if clean {
             // Unless the client already resumed it elsewhere.
             if session.connection === connection || session.connection == nil { await Self.leaveForGood(session, state: state) }

@@ -24,28 +24,3 @@ public struct ClientID: Hashable, Sendable, CustomStringConvertible, Codable {
         try container.encode(self.rawValue)
     }
 }
-
-/// Random URL-safe tokens (letters and digits) from the system's secure generator.
-enum RandomToken {
-    private static let alphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".utf8)
-
-    static func make(length: Int) -> String {
-        var generator = SystemRandomNumberGenerator()
-        return String(unsafeUninitializedCapacity: length) { output in
-            var written = 0
-            while written < length {
-                // Eight random bytes per draw; bytes past the largest multiple of 62 are skipped,
-                // so every character is equally likely.
-                var bits = generator.next()
-                for _ in 0..<8 where written < length {
-                    let byte = UInt8(truncatingIfNeeded: bits)
-                    bits >>= 8
-                    guard byte < 248 else { continue }
-                    output[written] = Self.alphabet[Int(byte % 62)]
-                    written += 1
-                }
-            }
-            return length
-        }
-    }
-}

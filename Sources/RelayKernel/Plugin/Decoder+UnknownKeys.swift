@@ -9,6 +9,7 @@ extension Decoder {
     ///     …
     /// }
     /// ```
+    @available(*, deprecated, message: "read settings with ConfigFields: it refuses unknown keys and reports every problem at once")
     public func rejectUnknownKeys<Keys: CodingKey & CaseIterable>(_ keys: Keys.Type) throws {
         let container = try self.container(keyedBy: AnyCodingKey.self)
         let known = Keys.allCases.map(\.stringValue)

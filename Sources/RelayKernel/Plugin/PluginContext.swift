@@ -22,6 +22,9 @@ public struct PluginContext: Sendable {
     public var store: any KeyValueStore { ScopedKeyValueStore(base: self.runtime.store, prefix: self.instance + ":") }
     /// The instance's durable collections (history, registries).
     public var records: any DurableStore { ScopedDurableStore(base: self.runtime.records, prefix: self.instance + ":") }
+    /// The relay's clock: read wall-clock time and instants here, so tests can move time (the
+    /// same clock runs ``schedule(after:_:)`` timers).
+    public var clock: RelayClock { self.runtime.clock }
     /// The logger the stamped ``logger`` is made from (only when a plugin logs).
     let baseLogger: Logger
     let runtime: PluginRuntime
@@ -206,15 +209,4 @@ public struct PluginContext: Sendable {
             counter: self.runtime.hub.metrics.kernelMessagesOut
         )
     }
-}
-
-/// Compares secrets without an early exit.
-func constantTimeEquals(_ lhs: String, _ rhs: String) -> Bool {
-    let left = Array(lhs.utf8)
-    let right = Array(rhs.utf8)
-    var difference = UInt8(left.count == right.count ? 0 : 1)
-    for index in 0..<max(left.count, right.count) {
-        difference |= (index < left.count ? left[index] : 0) ^ (index < right.count ? right[index] : 0)
-    }
-    return difference == 0
 }

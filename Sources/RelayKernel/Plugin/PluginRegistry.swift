@@ -1,5 +1,3 @@
-import Yams
-
 /// The plugins a relay binary knows, by name. Route files instantiate them.
 public struct PluginRegistry: Sendable {
     struct Factory: Sendable {
@@ -24,12 +22,11 @@ public struct PluginRegistry: Sendable {
         self.factories[P.name] = Factory(
             messageTypes: P.messageTypes,
             decode: { value in
-                // JSON text is YAML: decoding it with Yams keeps the key path of every error.
-                try YAMLDecoder().decode(P.Configuration.self, from: value.jsonText)
+                try ConfigDecoder.decode(P.Configuration.self, from: value)
             },
             make: { configuration, setup in
                 guard let configuration = configuration as? P.Configuration else {
-                    preconditionFailure("configuration of \(P.name) decoded to the wrong type")
+                    throw RelayConfigError(file: "", issues: [ConfigIssue(path: "", message: "settings of \(P.name) are not a \(P.Configuration.self)")])
                 }
                 return try P(configuration: configuration, setup: &setup)
             }

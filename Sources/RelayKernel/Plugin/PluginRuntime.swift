@@ -10,6 +10,8 @@ final class PluginRuntime: Sendable {
 
     let hub: RelayHub
     let timers: RelayTimers
+    /// The clock plugins read (the timers' clock).
+    var clock: RelayClock { self.timers.clock }
     let store: any KeyValueStore
     let records: any DurableStore
     let logger: Logger

@@ -55,16 +55,21 @@ struct PluginHTTPDispatcher: RouterMiddleware {
             body: body,
             remoteAddress: context.remoteAddress
         )
-        let pluginContext = self.state.runtime.context(instance: instance.name, client: nil, route: nil, logger: context.logger)
+        return Self.response(await Self.run(pluginRequest, instance: instance, route: route, state: self.state, logger: context.logger))
+    }
+
+    /// Runs a plugin's REST handler; what it threw becomes the REST error answer.
+    static func run(_ request: PluginHTTPRequest, instance: PluginInstance, route: PluginSetup.HTTPRoute, state: RelayState, logger: Logger) async -> PluginHTTPResponse {
+        let pluginContext = state.runtime.context(instance: instance.name, client: nil, route: nil, logger: logger)
         do {
-            return Self.response(try await route.handler(pluginRequest, pluginContext))
+            return try await route.handler(request, pluginContext)
         } catch {
-            switch WireError(error, plugin: instance.name, logger: self.state.logger) {
+            switch WireError(error, plugin: instance.name, logger: state.logger) {
             case .answer(let error):
-                self.state.metrics.error(error.code)
-                return Self.response(.error(error))
+                state.metrics.error(error.code)
+                return .error(error)
             case .close:
-                return Self.response(.json(["error": ["code": "internal", "message": "internal error"]], status: 500))
+                return .json(["error": ["code": "internal", "message": "internal error"]], status: 500)
             }
         }
     }

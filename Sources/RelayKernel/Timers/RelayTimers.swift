@@ -26,16 +26,19 @@ public final class RelayTimers: Service, Sendable {
 
     private let state = Mutex(State())
     private let tick: Duration
+    /// The clock deadlines are measured on.
+    let clock: RelayClock
 
-    /// Creates the timer service; deadlines are checked every `tick`.
-    public init(tick: Duration = .milliseconds(10)) {
+    /// Creates the timer service; deadlines are checked every `tick` on `clock`'s instants.
+    public init(tick: Duration = .milliseconds(10), clock: RelayClock = .system) {
         self.tick = tick
+        self.clock = clock
     }
 
     /// Runs `action` once after `delay`.
     @discardableResult
     public func schedule(after delay: Duration, _ action: @escaping @Sendable () async -> Void) -> Handle {
-        let deadline = ContinuousClock.now + delay
+        let deadline = self.clock.instant + delay
         return self.state.withLock { state in
             let id = state.nextID
             state.nextID += 1
@@ -56,7 +59,7 @@ public final class RelayTimers: Service, Sendable {
         await withDiscardingTaskGroup { group in
             while !Task.isCancelled, !Task.isShuttingDownGracefully {
                 try? await Task.sleep(for: self.tick)
-                for action in self.takeDue() {
+                for action in self.takeDue(now: self.clock.instant) {
                     group.addTask { await action() }
                 }
             }
@@ -65,7 +68,7 @@ public final class RelayTimers: Service, Sendable {
     }
 
     /// Removes and returns the actions whose deadline has passed, earliest first.
-    func takeDue(now: ContinuousClock.Instant = .now) -> [@Sendable () async -> Void] {
+    func takeDue(now: ContinuousClock.Instant) -> [@Sendable () async -> Void] {
         self.state.withLock { state in
             var due: [@Sendable () async -> Void] = []
             while let first = state.deadlines.min, first.instant <= now {
@@ -73,6 +76,28 @@ public final class RelayTimers: Service, Sendable {
                 if let action = state.actions.removeValue(forKey: first.id) { due.append(action) }
             }
             return due
+        }
+    }
+
+    /// The earliest deadline of a timer not cancelled, if any.
+    var nextDeadline: ContinuousClock.Instant? {
+        self.state.withLock { state in
+            while let first = state.deadlines.min, state.actions[first.id] == nil { state.deadlines.removeMin() }
+            return state.deadlines.min?.instant
+        }
+    }
+
+    /// Runs every action due on the clock now, earliest first, one after another, including
+    /// those the actions schedule that are already due; returns how many ran. For a manual
+    /// clock, after ``RelayClock/advance(by:)``.
+    @discardableResult
+    public func fireDue() async -> Int {
+        var fired = 0
+        while true {
+            let due = self.takeDue(now: self.clock.instant)
+            if due.isEmpty { return fired }
+            for action in due { await action() }
+            fired += due.count
         }
     }
 }

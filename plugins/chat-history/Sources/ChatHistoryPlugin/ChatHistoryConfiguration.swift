@@ -1,3 +1,5 @@
+import RelayKernel
+
 /// Settings of a `chat-history` instance: `plugins.<instance>.config` in the route file.
 ///
 /// Every key is optional; an unknown key or a value out of range is an error that `relay check`
@@ -37,27 +39,22 @@ public struct ChatHistoryConfiguration: Decodable, Sendable, Equatable {
     public init() {}
 
     public init(from decoder: any Decoder) throws {
-        try Self.rejectUnknownKeys(decoder)
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        self.historySize = try Self.wholeNumber(.historySize, in: container) ?? self.historySize
-        self.maxTextLength = try Self.wholeNumber(.maxTextLength, in: container) ?? self.maxTextLength
-        self.maxRoomLength = try Self.wholeNumber(.maxRoomLength, in: container) ?? self.maxRoomLength
-        self.retention = try container.decodeIfPresent(Double.self, forKey: .retention) ?? self.retention
-        self.httpPrefix = try container.decodeIfPresent(String.self, forKey: .httpPrefix) ?? self.httpPrefix
-        for (key, value) in [(CodingKeys.historySize, self.historySize), (.maxTextLength, self.maxTextLength), (.maxRoomLength, self.maxRoomLength)]
-        where value <= 0 {
-            throw DecodingError.dataCorruptedError(forKey: key, in: container, debugDescription: "must be positive, got \(value)")
+        let fields = ConfigFields(decoder, keys: CodingKeys.self)
+        self.historySize = fields.value(.historySize, default: self.historySize)
+        self.maxTextLength = fields.value(.maxTextLength, default: self.maxTextLength)
+        self.maxRoomLength = fields.value(.maxRoomLength, default: self.maxRoomLength)
+        self.retention = fields.value(.retention, default: self.retention)
+        self.httpPrefix = fields.value(.httpPrefix, default: self.httpPrefix)
+        for (key, value) in [(CodingKeys.historySize, self.historySize), (.maxTextLength, self.maxTextLength), (.maxRoomLength, self.maxRoomLength)] {
+            fields.check(value > 0, key, "must be positive, got \(value)")
         }
-        guard self.retention >= 0, self.retention.isFinite else {
-            throw DecodingError.dataCorruptedError(forKey: .retention, in: container, debugDescription: "must be 0 or more seconds")
-        }
-        guard self.httpPrefix.hasPrefix("/"), !self.httpPrefix.hasSuffix("/"), !self.httpPrefix.contains("?") else {
-            throw DecodingError.dataCorruptedError(
-                forKey: .httpPrefix,
-                in: container,
-                debugDescription: "must start with '/' and end without one, e.g. /chat"
-            )
-        }
+        fields.check(self.retention >= 0 && self.retention.isFinite, .retention, "must be 0 or more seconds")
+        fields.check(
+            self.httpPrefix.hasPrefix("/") && !self.httpPrefix.hasSuffix("/") && !self.httpPrefix.contains("?"),
+            .httpPrefix,
+            "must start with '/' and end without one, e.g. /chat"
+        )
+        try fields.finish()
     }
 
     /// How long the store keeps a room's history after a write, or `nil` for as long as it runs.
@@ -65,30 +62,4 @@ public struct ChatHistoryConfiguration: Decodable, Sendable, Equatable {
 
     /// The REST route's path template.
     var historyRoute: String { "\(self.httpPrefix)/rooms/:room/history" }
-
-    /// An integer setting. Foundation's `JSONDecoder` reports `2.5` for an `Int` as "not valid
-    /// JSON" without a key path, so the error is rethrown here naming the key.
-    private static func wholeNumber(_ key: CodingKeys, in container: KeyedDecodingContainer<CodingKeys>) throws -> Int? {
-        do {
-            return try container.decodeIfPresent(Int.self, forKey: key)
-        } catch {
-            throw DecodingError.dataCorruptedError(forKey: key, in: container, debugDescription: "must be a whole number")
-        }
-    }
-
-    /// A typo in a setting must not silently fall back to its default.
-    private static func rejectUnknownKeys(_ decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: AnyKey.self)
-        for key in container.allKeys where CodingKeys(stringValue: key.stringValue) == nil {
-            let known = CodingKeys.allCases.map(\.rawValue).joined(separator: ", ")
-            throw DecodingError.dataCorruptedError(forKey: key, in: container, debugDescription: "unknown key (known: \(known))")
-        }
-    }
-
-    private struct AnyKey: CodingKey {
-        let stringValue: String
-        var intValue: Int? { nil }
-        init(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { nil }
-    }
 }

@@ -1,7 +1,6 @@
 @testable import ChatHistoryPlugin
 import Foundation
 import RelayKernel
-import Synchronization
 import Testing
 
 /// The history on the kernel's in-memory store, without a server.
@@ -34,8 +33,8 @@ struct ChatHistoryTests {
     }
 
     @Test func retentionForgetsAQuietRoom() async throws {
-        let clock = ManualClock()
-        let store = MemoryKeyValueStore(now: { clock.now })
+        let clock = RelayClock.manual()
+        let store = MemoryKeyValueStore(now: { clock.instant })
         let history = ChatHistory(size: 5, ttl: .seconds(60))
         _ = try await history.append(to: "lobby", from: ClientID("c1"), user: nil, text: "one", in: store)
         clock.advance(by: .seconds(45))
@@ -56,22 +55,14 @@ struct ChatHistoryTests {
         #expect(configuration.historyTTL == .milliseconds(1500))
         #expect(configuration.historyRoute == "/c/rooms/:room/history")
         #expect(ChatHistoryConfiguration().historyTTL == nil)
-        #expect(throws: DecodingError.self) { try Self.decode(#"{"historySize": 0}"#) }
-        #expect(throws: DecodingError.self) { try Self.decode(#"{"httpPrefix": "/chat/"}"#) }
-        #expect(throws: DecodingError.self) { try Self.decode(#"{"maxTextLenght": 10}"#) }
+        // Decoded on its own, every problem is reported at once with its key path.
+        let error = #expect(throws: RelayConfigError.self) {
+            try Self.decode(#"{"historySize": 0, "httpPrefix": "/chat/", "maxTextLenght": 10}"#)
+        }
+        #expect(Set(error?.issues.map(\.path) ?? []) == ["historySize", "httpPrefix", "maxTextLenght"], "\(String(describing: error))")
     }
 
     private static func decode(_ json: String) throws -> ChatHistoryConfiguration {
         try JSONDecoder().decode(ChatHistoryConfiguration.self, from: Data(json.utf8))
     }
-}
-
-/// A clock the test moves by hand, for the store's expiry.
-private final class ManualClock: Sendable {
-    private let start = ContinuousClock.now
-    private let offset = Mutex(Duration.zero)
-
-    var now: ContinuousClock.Instant { self.start + self.offset.withLock { $0 } }
-
-    func advance(by duration: Duration) { self.offset.withLock { $0 += duration } }
 }
