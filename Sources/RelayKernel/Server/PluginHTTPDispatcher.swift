@@ -54,9 +54,14 @@ struct PluginHTTPDispatcher: RouterMiddleware {
             body: body,
             remoteAddress: context.remoteAddress
         )
-        let pluginContext = self.state.runtime.context(instance: instance.name, client: nil, route: nil, logger: context.logger)
+        var pluginContext = self.state.runtime.context(instance: instance.name, client: nil, route: nil, logger: context.logger)
+        let cluster = self.state.runtime.hub.cluster
+        pluginContext.durable = cluster != nil
         do {
-            return Self.response(try await route.handler(pluginRequest, pluginContext))
+            let response = try await route.handler(pluginRequest, pluginContext)
+            // In a cluster the request's messages are in the database before it is answered.
+            await cluster?.flush()
+            return Self.response(response)
         } catch {
             switch WireError(error, plugin: instance.name, logger: self.state.logger) {
             case .answer(let error):
