@@ -237,3 +237,25 @@ def test_a_resume_from_the_journal_is_exact_or_refused(cluster, topic):
     assert hello["resumed"] is True and hello["replayed"] == 0, hello
     assert nodes.b.metric("relay_cluster_resumes_total", result="refused") == 2
     assert nodes.b.metric("relay_cluster_resumes_total", result="journal") == 2
+
+
+def test_without_exact_resume_a_crash_resume_is_refused(cluster):
+    """`cluster.exactResume: false`: frames go out without journal records, so a client whose
+    node was killed is told `resumed: false` (the loss is announced); a resume while its node
+    lives is still exact (hand-over)."""
+    nodes = cluster(2, resume_grace=10, cluster_settings={"exactResume": False})
+    moving = Recipient(nodes.a, "moving@a", lambda: [nodes.b])
+    sender = StreamSender(nodes.b, "d", 100, RATE, to=moving.client_id)
+    settle()
+    run_streams([moving], [sender], lambda: drop(moving), after=0.5, quiet=1.0)
+    tally = Tally("exactResume false: a client dropped while its node lives is handed over")
+    tally.check(sender, moving)
+    tally.assert_exact()
+    assert moving.resumes and moving.resumes[0]["resumed"] is True and tally.lines[0].lost_announced == 0
+
+    crashed = Recipient(nodes.a, "crashed@a", lambda: [nodes.b])
+    sender = StreamSender(nodes.b, "d2", 100, RATE, to=crashed.client_id)
+    settle()
+    run_streams([crashed], [sender], lambda: Cluster.kill9(nodes.a), after=0.5, quiet=1.0)
+    assert crashed.resumes and crashed.resumes[0]["resumed"] is False, crashed.resumes
+    assert nodes.b.metric("relay_cluster_resumes_total", result="refused") == 1

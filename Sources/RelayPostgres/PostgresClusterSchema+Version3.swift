@@ -125,10 +125,12 @@ extension PostgresClusterSchema {
                     VALUES (change_clients[i], me, change_values[i], change_infos[i])
                     ON CONFLICT (client_id) DO UPDATE SET resume_token = EXCLUDED.resume_token, info = EXCLUDED.info
                     WHERE c.inbox = me;
-                    INSERT INTO relay_journal AS j (client_id, inbox, retain, state)
-                    VALUES (change_clients[i], me, nullif(change_retains[i], -1), change_journals[i])
-                    ON CONFLICT (client_id) DO UPDATE SET retain = EXCLUDED.retain, state = EXCLUDED.state
-                    WHERE j.inbox = me;
+                    IF length(change_journals[i]) > 0 THEN
+                        INSERT INTO relay_journal AS j (client_id, inbox, retain, state)
+                        VALUES (change_clients[i], me, nullif(change_retains[i], -1), change_journals[i])
+                        ON CONFLICT (client_id) DO UPDATE SET retain = EXCLUDED.retain, state = EXCLUDED.state
+                        WHERE j.inbox = me;
+                    END IF;
                 WHEN 2 THEN
                     UPDATE relay_clients SET resume_token = change_values[i] WHERE client_id = change_clients[i] AND inbox = me;
                 WHEN 3 THEN

@@ -40,7 +40,10 @@ enum ClusterTakeover {
             claim = try await cluster.claim(request) { claim in
                 // Registered before the takeover commits: whatever is sent to the client from
                 // then on queues here, behind what it missed.
-                let session = ClientSession(info: claim.info, bounds: bounds, connection: connection, resumeToken: newToken, cluster: hub.journal, journal: claim.journal, restoring: true)
+                let session = ClientSession(
+                    info: claim.info, bounds: bounds, connection: connection, resumeToken: newToken,
+                    cluster: hub.journal, journal: hub.takenOverJournal(claim.journal), restoring: true
+                )
                 hub.register(session, announce: false)
                 node.fence(session)
                 for room in claim.rooms.compactMap(RoomKey.init(clusterName:)) { hub.join(room, client: session.id, announce: false, arrival: true) }

@@ -21,8 +21,10 @@ final class RelayHub: Sendable {
     let metrics: RelayMetrics
     /// The other nodes, in cluster mode.
     let cluster: (any ClusterBackplane)?
-    /// The journals of this node's clients, in cluster mode.
+    /// The journals of this node's clients, in cluster mode (see ``ClusterSettings/exactResume``).
     let journal: ClusterJournal?
+    /// Whether clients here are journaled (`cluster.exactResume`).
+    private let journals: Bool
     private let sessions = ShardedMap<ClientID, ClientSession>()
     private let resumeTokens = ShardedMap<String, ClientID>()
     private let rooms = ShardedMap<RoomKey, Room>()
@@ -34,10 +36,11 @@ final class RelayHub: Sendable {
     /// Room joins of clients taken over from another node, counted (see ``publish``).
     private let arrivals = Atomic<Int64>(0)
 
-    init(metrics: RelayMetrics, cluster: (any ClusterBackplane)? = nil) {
+    init(metrics: RelayMetrics, cluster: (any ClusterBackplane)? = nil, journals: Bool = true) {
         self.metrics = metrics
         self.cluster = cluster
         self.journal = cluster.map { ClusterJournal(inbox: $0.nodeID) }
+        self.journals = journals
     }
 
     // MARK: Sessions
@@ -45,7 +48,14 @@ final class RelayHub: Sendable {
     /// The journal a client that starts here begins with (`nil` outside a cluster): no row of
     /// this node's inbox received so far can be for it.
     func freshJournal() -> ClientJournal? {
-        self.journal.map { ClientJournal(inbox: $0.inbox, start: self.inboxFrontier) }
+        guard self.journals else { return nil }
+        return self.journal.map { ClientJournal(inbox: $0.inbox, start: self.inboxFrontier) }
+    }
+
+    /// The journal a client taken over from another node keeps here (`nil` when this node does
+    /// not journal: a later crash of this node then ends it).
+    func takenOverJournal(_ journal: ClientJournal?) -> ClientJournal? {
+        self.journals ? journal : nil
     }
 
     /// The last row of this node's inbox delivered here: every row up to it has been queued for
