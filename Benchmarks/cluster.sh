@@ -135,9 +135,11 @@ ADMIN_URL="$(timeout 120 bash "$ROOT/scripts/postgres.sh" start "$PGDIR" "$PGPOR
 PG_STARTED=1
 if [ -n "$PROFILE" ]; then
     # pg_stat_statements needs a restart to load.
-    psql -X -q -d "$ADMIN_URL" -c "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'" -c "ALTER SYSTEM SET pg_stat_statements.track = 'all'" >/dev/null
+    psql -X -q -d "$ADMIN_URL" -c "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'" >/dev/null
     timeout 60 bash "$ROOT/scripts/postgres.sh" stop "$PGDIR" >/dev/null
     timeout 120 bash "$ROOT/scripts/postgres.sh" start "$PGDIR" "$PGPORT" >/dev/null
+    # (Statements inside relay_write too.)
+    psql -X -q -d "$ADMIN_URL" -c "ALTER SYSTEM SET pg_stat_statements.track = 'all'" -c 'SELECT pg_reload_conf()' >/dev/null
     mkdir -p "$PROFILE"
 fi
 psql -X -q -v ON_ERROR_STOP=1 -d "$ADMIN_URL" -c 'CREATE DATABASE relay_bench' >/dev/null

@@ -27,11 +27,17 @@ package final class ClusterJournal: Sendable {
         let waiting = Mutex<[ClientSession]>([])
     }
 
+    /// The writer's wake-up. (A bare closure kept in the `Mutex` would be re-wrapped in two
+    /// reabstraction thunks on every `withLock`, so each call would get slower than the last.)
+    private struct Waker: Sendable {
+        let wake: @Sendable () -> Void
+    }
+
     /// This node's inbox.
     package let inbox: String
     private let shards: [Shard]
     private let active = Atomic<Bool>(false)
-    private let wake = Mutex<(@Sendable () -> Void)?>(nil)
+    private let waker = Mutex<Waker?>(nil)
 
     /// Creates the journal of the node whose inbox is `inbox`.
     init(inbox: String, shardCount: Int = 16) {
@@ -44,14 +50,14 @@ package final class ClusterJournal: Sendable {
 
     /// Calls `wake` whenever a session starts waiting for a record (the backplane's writer).
     package func onPending(_ wake: @escaping @Sendable () -> Void) {
-        self.wake.withLock { $0 = wake }
+        self.waker.withLock { $0 = Waker(wake: wake) }
     }
 
     /// `session` needs a record (called once until its next record is taken).
     func needsRecord(_ session: ClientSession) {
         let shard = Int(UInt(bitPattern: session.id.hashValue) % UInt(self.shards.count))
         self.shards[shard].waiting.withLock { $0.append(session) }
-        self.wake.withLock { $0 }?()
+        self.waker.withLock { $0 }?.wake()
     }
 
     /// The records of every session that asked for one since the last call; `frontier` is the
