@@ -55,3 +55,4 @@ echo "== benchmark smoke (every scenario for seconds, debug builds, no timing as
 smoke_results=$(mktemp /tmp/relay-bench-smoke.XXXXXX.jsonl)
 Benchmarks/run.sh --smoke --debug --results "$smoke_results"
 rm -f "$smoke_results"
+python3 Benchmarks/tools/polling-bench.py --smoke --relay .build/debug/relay

@@ -1,6 +1,6 @@
 import NIOCore
 import PostgresNIO
-public import RelayKernel
+package import RelayKernel
 import Synchronization
 
 extension PostgresBackplane {
@@ -45,14 +45,15 @@ extension PostgresBackplane {
 
     /// Marks a node process whose link refuses connections dead at once (before `nodeTimeout`).
     private func reap(_ inbox: String) async throws {
-        let reaped = try await self.database.withTransaction { connection -> Bool in
-            let rows = try await self.database.query("UPDATE relay_nodes SET dead_at = now() WHERE inbox = \(inbox) AND dead_at IS NULL RETURNING inbox", on: connection)
-            guard !rows.isEmpty else { return false }
+        let reaped = try await self.database.withTransaction { connection -> String? in
+            let rows = try await self.database.query("UPDATE relay_nodes SET dead_at = now() WHERE inbox = \(inbox) AND dead_at IS NULL RETURNING node_id", on: connection)
+            guard let name = try rows.first?.decode(String.self) else { return nil }
             try await self.broadcast([ClusterDirectory.Event.nodeDied(inbox).json], on: connection)
-            return true
+            return name
         }
-        guard reaped else { return }
+        guard let reaped else { return }
         self.directory.apply(.nodeDied(inbox))
+        self.node.withLock { $0 }?.nodeDied(reaped)
         self.logger.warning("node process is gone (its link refuses connections); its clients may resume elsewhere now", metadata: ["relay.cluster.dead_node": "\(inbox)"])
     }
 
@@ -98,7 +99,7 @@ extension PostgresBackplane {
             guard let row = rows.first else { return nil }
             let (id, text) = try row.decode((String, String).self)
             guard let json = try? JSONParser.parse(text.utf8), let info = ClientInfo(json: json),
-                info.userId == request.userId, info.endpoint == request.endpoint
+                info.userId == request.userId, info.endpoint == request.endpoint, info.namespace == request.namespace
             else { return nil }
             // No row for the client or its rooms can be written while this runs (writers take
             // the same locks, shared): after them, the holder's inbox has all of its rows.

@@ -130,20 +130,21 @@ extension PostgresBackplane {
     private func reapDeadNodes() async throws {
         guard self.mayReap else { return }
         let timeout = self.settings.nodeTimeout
-        let dead = try await self.database.withTransaction { connection -> [String] in
+        let dead = try await self.database.withTransaction { connection -> [(inbox: String, name: String)] in
             let dead = try await self.database.query(
                 """
                 UPDATE relay_nodes SET dead_at = now()
                 WHERE dead_at IS NULL AND inbox <> \(self.nodeID) AND heartbeat_at < now() - make_interval(secs => \(timeout))
-                RETURNING inbox
+                RETURNING inbox, node_id
                 """,
                 on: connection
-            ).map { try $0.decode(String.self) }
-            try await self.broadcast(dead.map { ClusterDirectory.Event.nodeDied($0).json }, on: connection)
-            return dead
+            ).map { try $0.decode((String, String).self) }
+            try await self.broadcast(dead.map { ClusterDirectory.Event.nodeDied($0.0).json }, on: connection)
+            return dead.map { (inbox: $0.0, name: $0.1) }
         }
-        for inbox in dead {
+        for (inbox, name) in dead {
             self.directory.apply(.nodeDied(inbox))
+            self.node.withLock { $0 }?.nodeDied(name)
             self.logger.warning("node stopped heartbeating; its clients may resume elsewhere", metadata: ["relay.cluster.dead_node": "\(inbox)"])
         }
     }

@@ -50,6 +50,8 @@ extension PostgresBackplane {
                 }
             case .toNode(let inbox, let envelope):
                 batch.add(.inbox, inbox, envelope)
+            case .toNodeNamed(let name, let envelope):
+                batch.add(.node, name, envelope)
             case .media:
                 continue  // never queued: media goes over the links
             case .change(let change):

@@ -1,8 +1,8 @@
-public import Logging
+package import Logging
 import Metrics
 import NIOCore
 import PostgresNIO
-public import RelayKernel
+package import RelayKernel
 import Synchronization
 
 /// The cluster backplane on PostgreSQL.
@@ -26,7 +26,8 @@ import Synchronization
 package final class PostgresBackplane: ClusterBackplane {
     package let nodeID: String
     /// The configured node id (``nodeID`` is this process's inbox).
-    let nodeName: String
+    /// The configured node id, shared by its processes.
+    package let nodeName: String
     package let directory: ClusterDirectory
     let database: PostgresDatabase
     let settings: ClusterSettings
@@ -48,7 +49,7 @@ package final class PostgresBackplane: ClusterBackplane {
     let fetched = Atomic<Int64>(0)
     private let connectionIDs = Atomic<Int>(0)
     /// The kernel side, once running.
-    private let node = Mutex<ClusterNode?>(nil)
+    let node = Mutex<ClusterNode?>(nil)
     let dropped = Counter(label: "relay_drops_total", dimensions: [("reason", "cluster_unavailable")])
     /// 1 while the backplane is connected (LISTEN running, outbox open), else 0.
     private let up = Meter(label: "relay_cluster_backplane_up")
@@ -224,7 +225,7 @@ package final class PostgresBackplane: ClusterBackplane {
             case .toClient(_, _, let origin), .toRoom(_, _, let origin, _, _):
                 envelopes += 1
                 if let origin { origins.append(origin) }
-            case .toNode:
+            case .toNode, .toNodeNamed:
                 envelopes += 1
             }
         }

@@ -150,7 +150,8 @@ extension PostgresClusterSchema {
             END LOOP;
 
             -- Rows: 1 for a client (its inbox), 2 for a room's members (one row per inbox with
-            -- members, this one excepted), 3 for one inbox, 4 for a room's members everywhere.
+            -- members, this one excepted), 3 for one inbox, 4 for a room's members everywhere,
+            -- 5 for the live process (inbox) of the node named by the key.
             IF coalesce(array_length(out_kinds, 1), 0) > 0 THEN
                 PERFORM pg_advisory_xact_lock_shared(k) FROM (
                     SELECT DISTINCT hashtextextended(CASE kind WHEN 1 THEN 'c:' ELSE 'r:' END || key, 0) AS k
@@ -163,6 +164,8 @@ extension PostgresClusterSchema {
                     UNION SELECT r.inbox FROM unnest(out_kinds, out_keys) AS u(kind, key)
                         JOIN relay_room_inboxes r ON r.room = u.key AND r.members > 0 AND (r.inbox <> me OR u.kind = 4) WHERE u.kind IN (2, 4)
                     UNION SELECT u.key FROM unnest(out_kinds, out_keys) AS u(kind, key) WHERE u.kind = 3
+                    UNION SELECT n.inbox FROM unnest(out_kinds, out_keys) AS u(kind, key)
+                        JOIN relay_nodes n ON n.node_id = u.key AND n.dead_at IS NULL WHERE u.kind = 5
                 ) AS t;
                 IF targets IS NOT NULL THEN
                     -- Numbering locks: in one order, so writers never wait on each other in a cycle.
@@ -176,6 +179,8 @@ extension PostgresClusterSchema {
                             FROM items i JOIN relay_room_inboxes r ON r.room = i.key AND r.members > 0 AND (r.inbox <> me OR i.kind = 4)
                             WHERE i.kind IN (2, 4)
                         UNION ALL SELECT i.ord, i.key, NULL, NULL, i.envelope FROM items i WHERE i.kind = 3
+                        UNION ALL SELECT i.ord, n.inbox, NULL, NULL, i.envelope
+                            FROM items i JOIN relay_nodes n ON n.node_id = i.key AND n.dead_at IS NULL WHERE i.kind = 5
                     ), numbered AS (
                         SELECT a.*, row_number() OVER (PARTITION BY a.target ORDER BY a.ord) AS n,
                             count(*) OVER (PARTITION BY a.target) AS total

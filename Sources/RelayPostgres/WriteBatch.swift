@@ -17,9 +17,9 @@ struct WriteBatch: PostgresPreparedStatement {
     typealias Row = [String]
 
     /// Kinds of outgoing rows: for a client, for a room's members on other nodes, for one
-    /// inbox, for a room's members on every node.
+    /// inbox, for a room's members on every node, for the live process of a node (by name).
     enum Target: Int16 {
-        case client = 1, room, inbox, roomEverywhere
+        case client = 1, room, inbox, roomEverywhere, node
     }
 
     /// Kinds of changes.

@@ -1,4 +1,5 @@
 import NIOCore
+import Synchronization
 import Testing
 @testable import RelayKernel
 
@@ -96,5 +97,25 @@ struct ClientJournalTests {
         _ = session.enqueue(numbered(3), policy: .close, counter: nil)
         #expect(drain(session, generation: 0).map(\.n) == [3])
         #expect(session.journal?.position == 3 && session.journal?.tail == [Self.row(5), nil, nil])
+    }
+
+    @Test func wakingTheWriterCostsTheSameOnEveryCall() {
+        // The wake-up was once re-wrapped in two thunks per call: the 200,000th call ran through
+        // 400,000 of them (seconds per frame, then a stack overflow).
+        let cluster = ClusterJournal(inbox: "a_1")
+        let wakes = Atomic<Int>(0)
+        cluster.onPending { wakes.add(1, ordering: .relaxed) }
+        let info = ClientInfo(id: ClientID("c"), userId: nil, claims: [:], endpoint: "/ws", parameters: [:])
+        let session = ClientSession(
+            info: info,
+            bounds: ClientSession.Bounds(queueMessages: 10, queueBytes: 1 << 20, replayMessages: 10),
+            connection: DeliveryHarness().control(),
+            resumeToken: "t",
+            cluster: cluster,
+            journal: ClientJournal(inbox: "a_1", start: 0)
+        )
+        let calls = 200_000
+        for _ in 0..<calls { cluster.needsRecord(session) }
+        #expect(wakes.load(ordering: .relaxed) == calls)
     }
 }

@@ -7,8 +7,11 @@ package import NIOCore
 /// and memberships (so the other nodes' ``ClusterDirectory`` replicas stay current). Nothing
 /// here waits on the database: ``submit(_:)`` queues or refuses at once.
 package protocol ClusterBackplane: Sendable {
-    /// This node's id.
+    /// This node process's id (its inbox: a new process of the same node gets a new one).
     var nodeID: String { get }
+
+    /// The node's configured id (``ClusterSettings/nodeId``), the same for each of its processes.
+    var nodeName: String { get }
 
     /// The other nodes' clients and room memberships, as last heard.
     var directory: ClusterDirectory { get }
@@ -73,8 +76,11 @@ package enum ClusterOutgoing: Sendable {
     /// writes them. `arrivals` is this node's arrival count when it fanned the message out here
     /// (``ClusterNode/arrivalCopies(of:room:after:)``).
     case toRoom(String, ByteBuffer, origin: ClusterOrigin? = nil, includingThisNode: Bool = false, arrivals: Int64 = 0)
-    /// An envelope for one node (hand-overs).
+    /// An envelope for one node process (hand-overs, answers to forwarded requests).
     case toNode(String, ByteBuffer)
+    /// An envelope for the live process of the node named so (``ClusterBackplane/nodeName``):
+    /// a long-polling request, whose `sid` names the node holding its session.
+    case toNodeNamed(String, ByteBuffer)
     /// A change to this node's clients and memberships.
     case change(ClusterChange)
     /// Media (a `drop-oldest` message) for one node: sent straight to it, never through the
@@ -120,12 +126,15 @@ package struct ClusterClaim: Sendable {
         package var userId: String?
         /// The endpoint of the new connection (must match the identity's).
         package var endpoint: String
+        /// The Socket.IO namespace asked for (must match the identity's; `nil` for `json`).
+        package var namespace: String?
 
         /// Creates a request.
-        package init(resumeToken: String, userId: String?, endpoint: String) {
+        package init(resumeToken: String, userId: String?, endpoint: String, namespace: String? = nil) {
             self.resumeToken = resumeToken
             self.userId = userId
             self.endpoint = endpoint
+            self.namespace = namespace
         }
     }
 

@@ -1,3 +1,4 @@
+import HTTPTypes
 package import NIOCore
 import Metrics
 import Synchronization
@@ -16,6 +17,8 @@ package final class ClusterNode: Sendable {
     /// time, with the journal's position then: if the hand-over still comes, only what never
     /// crossed the database (and was not journaled) is delivered from it.
     private let abandoned = Mutex<[ClientID: Int]>([:])
+    /// Long-polling requests forwarded to the nodes that hold their sessions.
+    let polling = ClusterPollingRelay()
 
     init(state: RelayState) {
         self.state = state
@@ -84,6 +87,10 @@ package final class ClusterNode: Sendable {
             } else if let frames {
                 self.lateHandover(of: id, frames: frames)
             }
+        case .pollRequest(let request, let sid, let post, let replyTo):
+            self.polling.serve(request, sid: sid, post: post, replyTo: replyTo, state: self.state)
+        case .pollResponse(let request, let status, let contentType, let body):
+            self.polling.answer(request, PollingTransport.Response(status: .init(code: status), body: body, contentType: contentType))
         }
     }
 
@@ -109,6 +116,12 @@ package final class ClusterNode: Sendable {
             for room in session.rooms { changes.append(.joined(room: room.clusterName, session.id)) }
         }
         return changes
+    }
+
+    /// A process of the node named `name` was declared dead (its heartbeat stopped, or its link
+    /// refuses connections): requests forwarded to it end.
+    package func nodeDied(_ name: String) {
+        self.polling.nodeDied(name)
     }
 
     /// A client of a dead node did not resume within the grace: its plugins hear it left, here.

@@ -20,23 +20,22 @@ enum ClusterTakeover {
         let replayed: Int
     }
 
-    /// Takes over the identity `resume` names and fills its queue; `nil` when the client must
+    /// Takes over the identity `request` names (its resume token from then on `newToken`) and
+    /// fills its queue with what followed the client's `lastSeen`; `nil` when the client must
     /// start afresh.
     static func resume(
-        _ resume: ResumeRequest,
-        identity: VerifiedIdentity,
-        endpoint: String,
+        _ request: ClusterClaim.Request,
+        lastSeen: Int,
+        newToken: String,
         bounds: ClientSession.Bounds,
         connection: any SessionConnection,
         state: RelayState
     ) async -> Resumed? {
         let hub = state.runtime.hub
         guard let cluster = hub.cluster, let node = state.clusterNode else { return nil }
-        let newToken = RandomToken.make(length: 32)
         let registered = Mutex<ClientSession?>(nil)
         let claim: ClusterClaim?
         do {
-            let request = ClusterClaim.Request(resumeToken: resume.token, userId: identity.userId, endpoint: endpoint)
             claim = try await cluster.claim(request) { claim in
                 // Registered before the takeover commits: whatever is sent to the client from
                 // then on queues here, behind what it missed.
@@ -57,7 +56,7 @@ enum ClusterTakeover {
         }
         guard let claim, let session = registered.withLock({ $0 }) else { return nil }
         hub.issue(resumeToken: newToken, for: session)
-        switch await Self.refill(session, claim: claim, lastSeen: resume.lastSeen, node: node, cluster: cluster, state: state) {
+        switch await Self.refill(session, claim: claim, lastSeen: lastSeen, node: node, cluster: cluster, state: state) {
         case .success(let replayed):
             return Resumed(session: session, token: newToken, replayed: replayed)
         case .failure(let refusal):

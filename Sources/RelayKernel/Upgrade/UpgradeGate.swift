@@ -6,7 +6,8 @@ import NIOHTTP1
 /// client that does not send a complete request head in time, and answers a WebSocket upgrade
 /// that RFC 6455 §4.2.1 or the route file refuses before anything is upgraded: 400 for a method,
 /// HTTP version, `Connection` or `Sec-WebSocket-Key` that is wrong, 426 for a version other
-/// than 13, 404 for a path no endpoint serves, 403 for an origin not on the endpoint's list.
+/// than 13, 404 for a path no endpoint serves, 403 for an origin not on the endpoint's list, 400
+/// for what the endpoint's codec refuses (an Engine.IO upgrade for a session this node lacks).
 ///
 /// After a plain request it stays to send a later upgrade attempt on the same connection to a
 /// fresh one (307 to the same target; NIO upgrades only a connection's first request).
@@ -95,6 +96,9 @@ final class UpgradeGate: ChannelInboundHandler, RemovableChannelHandler {
         }
         if let origin = head.headers["origin"].first, !endpoint.origins.contains(where: { $0.matches(origin) }) {
             return (.forbidden, "origin not allowed on this endpoint", [])
+        }
+        if let refusal = endpoint.codec.upgradeRefusal(query: UpgradeRequest.query(of: head.uri), state: self.state) {
+            return (.badRequest, refusal, [])
         }
         return nil
     }
