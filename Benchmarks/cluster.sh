@@ -10,7 +10,11 @@
 # binary), --relay-commit REV (build and run the relay from a `git archive` snapshot of REV),
 # --only "direct room direct-search room-search", --results FILE (JSON lines; default
 # Benchmarks/results/cluster-<UTC time>.jsonl), --no-standalone (skip the standalone relay),
-# --bound-ms N (p99 bound of the throughput searches; default 100).
+# --bound-ms N (p99 bound of the throughput searches; default 100), --profile DIR (where the
+# CPU goes, per fixed-rate 2-node run: `perf record -g` of both nodes, PostgreSQL with
+# pg_stat_statements, and the CPU seconds of each PostgreSQL backend by connection, from
+# /proc; reports in DIR), --no-exact-resume (the nodes run with `cluster.exactResume: false`:
+# frames to a client do not wait for its journal record; what exactness costs is the difference).
 #
 # Builds like run.sh: this package with `swift build -c release --product relay-bench`, the
 # relay with `swift build -c release --product relay --scratch-path .build-release`; both
@@ -37,6 +41,8 @@ RESULTS=""
 RELAY_COMMIT=""
 STANDALONE=1
 BOUND_MS=100
+PROFILE=""
+EXACT_RESUME=true
 while [ $# -gt 0 ]; do
     case "$1" in
         --smoke) SMOKE=1 ;;
@@ -46,7 +52,9 @@ while [ $# -gt 0 ]; do
         --relay-commit) RELAY_COMMIT="$2"; shift ;;
         --no-standalone) STANDALONE=0 ;;
         --bound-ms) BOUND_MS="$2"; shift ;;
-        -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+        --profile) PROFILE="$2"; shift ;;
+        --no-exact-resume) EXACT_RESUME=false ;;
+        -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
         *) echo "cluster.sh: unknown option $1" >&2; exit 64 ;;
     esac
     shift
@@ -125,7 +133,17 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 PGPORT="$(free_port)"
 ADMIN_URL="$(timeout 120 bash "$ROOT/scripts/postgres.sh" start "$PGDIR" "$PGPORT")"
 PG_STARTED=1
+if [ -n "$PROFILE" ]; then
+    # pg_stat_statements needs a restart to load.
+    psql -X -q -d "$ADMIN_URL" -c "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'" >/dev/null
+    timeout 60 bash "$ROOT/scripts/postgres.sh" stop "$PGDIR" >/dev/null
+    timeout 120 bash "$ROOT/scripts/postgres.sh" start "$PGDIR" "$PGPORT" >/dev/null
+    # (Statements inside relay_write too.)
+    psql -X -q -d "$ADMIN_URL" -c "ALTER SYSTEM SET pg_stat_statements.track = 'all'" -c 'SELECT pg_reload_conf()' >/dev/null
+    mkdir -p "$PROFILE"
+fi
 psql -X -q -v ON_ERROR_STOP=1 -d "$ADMIN_URL" -c 'CREATE DATABASE relay_bench' >/dev/null
+[ -n "$PROFILE" ] && psql -X -q -d "${ADMIN_URL%/postgres}/relay_bench" -c 'CREATE EXTENSION pg_stat_statements' >/dev/null
 DATABASE_URL="postgres://postgres@127.0.0.1:$PGPORT/relay_bench"
 PG_VERSION="$(psql -X -A -t -d "$ADMIN_URL" -c 'SHOW server_version')"
 log "PostgreSQL $PG_VERSION on 127.0.0.1:$PGPORT (directory $PGDIR)"
@@ -170,7 +188,7 @@ routes:
   - {endpoint: /ws, type: direct, plugin: chat}
 EOF
     if [ -n "${2:-}" ]; then
-        echo "cluster: {backend: postgres, nodeId: $2, heartbeatInterval: 1, nodeTimeout: 5}" >> "$1"
+        echo "cluster: {backend: postgres, nodeId: $2, heartbeatInterval: 1, nodeTimeout: 5, exactResume: $EXACT_RESUME}" >> "$1"
     fi
 }
 
@@ -223,13 +241,46 @@ if [ -z "$RELAY_COMMIT" ] && [ -n "$(git -C "$ROOT" status --porcelain -- Source
     RELAY_REV="$RELAY_REV+dirty"
 fi
 [ -n "${RELAY_BIN:-}" ] && RELAY_REV="RELAY_BIN=$RELAY_BIN"
-echo "{\"case\":\"_machine\",\"uptime_before\":\"$(uptime)\",\"nproc\":$(nproc),\"smoke\":$SMOKE,\"postgres\":\"$PG_VERSION\",\"relay\":\"$RELAY_REV\",\"pg_idle_cpu_pct\":$IDLE_PG_PCT}" >> "$RESULTS"
+echo "{\"case\":\"_machine\",\"uptime_before\":\"$(uptime)\",\"nproc\":$(nproc),\"smoke\":$SMOKE,\"postgres\":\"$PG_VERSION\",\"relay\":\"$RELAY_REV\",\"exact_resume\":$EXACT_RESUME,\"pg_idle_cpu_pct\":$IDLE_PG_PCT}" >> "$RESULTS"
 log "relay: $RELAY_REV"
 
 selected() { [ -z "$ONLY" ] || [[ " $ONLY " == *" $1 "* ]]; }
 SMOKE_FLAG=()
 [ "$SMOKE" = 1 ] && SMOKE_FLAG=(--smoke)
 FAILURES=0
+
+# CPU seconds of each PostgreSQL backend of the bench database, by application_name: "name seconds" lines.
+pg_backends_cpu() {
+    psql -X -A -t -F ' ' -d "$DATABASE_URL" -c "SELECT pid, replace(coalesce(nullif(application_name, ''), 'pool'), ' ', '.') FROM pg_stat_activity WHERE datname = 'relay_bench' AND pid <> pg_backend_pid()" |
+    while read -r pid name; do
+        [ -r "/proc/$pid/stat" ] || continue
+        echo "$name $(awk -v t="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); print ($12 + $13) / t }' "/proc/$pid/stat")"
+    done | awk '{ sum[$1] += $2 } END { for (n in sum) print n, sum[n] }' | sort
+}
+
+# profile_window NAME SECONDS: for SECONDS, perf of both nodes and the PostgreSQL breakdown
+# (statements, CPU of each backend by connection); reports in $PROFILE/NAME.*.
+profile_window() {
+    local name="$1" seconds="$2" node perf_a perf_b
+    psql -X -q -d "$DATABASE_URL" -c 'SELECT pg_stat_statements_reset()' >/dev/null
+    pg_backends_cpu > "$PROFILE/$name.pg-before"
+    perf record -q -F 499 -g -p "$A_PID" -o "$PROFILE/$name.node-a.perf" -- sleep "$seconds" >/dev/null 2>&1 &
+    perf_a=$!
+    perf record -q -F 499 -g -p "$B_PID" -o "$PROFILE/$name.node-b.perf" -- sleep "$seconds" >/dev/null 2>&1 &
+    perf_b=$!
+    wait "$perf_a" "$perf_b" || true
+    pg_backends_cpu > "$PROFILE/$name.pg-after"
+    join -a 2 "$PROFILE/$name.pg-before" "$PROFILE/$name.pg-after" |
+        awk 'NF == 3 { printf "%-40s %8.3f s\n", $1, $3 - $2 } NF == 2 { printf "%-40s %8.3f s\n", $1, $2 }' > "$PROFILE/$name.pg-backends.txt"
+    psql -X -d "$DATABASE_URL" -c "SELECT calls, round(total_exec_time::numeric, 1) AS total_ms, rows,
+        round((total_exec_time / greatest(calls, 1) * 1000)::numeric, 1) AS us_per_call, left(regexp_replace(query, '\s+', ' ', 'g'), 110) AS query
+        FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'relay_bench') ORDER BY total_exec_time DESC LIMIT 25" > "$PROFILE/$name.pg-statements.txt"
+    for node in a b; do
+        perf report -i "$PROFILE/$name.node-$node.perf" --stdio --no-children --percent-limit 0.7 -g none --sort dso,symbol 2>/dev/null |
+            grep -v '^#' | grep -v '^$' | head -60 > "$PROFILE/$name.node-$node.top.txt"
+    done
+    log "profile of $name: $PROFILE/$name.*"
+}
 
 # run_case CASE PLACEMENT SUBCOMMAND ARGS… — one relay-bench run, one JSON line.
 run_case() {
@@ -240,9 +291,15 @@ run_case() {
         1-node) targets=(--port "$A_PORT" --server-pid "$A_PID") ;;
         standalone) [ "$STANDALONE" = 1 ] || return 0; targets=(--port "$S_PORT" --server-pid "$S_PID") ;;
     esac
-    local load_before out
+    local load_before out profiling=0
     load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
     log "$name [$placement] (load $load_before)"
+    # Profiled: the fixed-rate 2-node runs (the perf window skips the warm-up).
+    if [ -n "$PROFILE" ] && [ "$placement" = 2-nodes ] && [[ "$name" != *-search ]]; then
+        profiling=1
+        ( sleep 3; profile_window "$name" 6 ) &
+        PROFILER=$!
+    fi
     if out="$(timeout 900 "$BENCH" "$@" "${targets[@]}" --pg-pid "$PG_PID" --path /ws --auth none --label "$placement" \
             --timeout 860 --verbose --json "${SMOKE_FLAG[@]}" 2> "$WORK/$name-$placement.err")"; then
         echo "$out" | python3 -c '
@@ -257,6 +314,7 @@ print(json.dumps(d))' "$name" "$placement" "$load_before" >> "$RESULTS"
         python3 -c 'import json,sys; print(json.dumps({"case": sys.argv[1], "placement": sys.argv[2], "error": sys.argv[3]}))' \
             "$name" "$placement" "$(tail -n 3 "$WORK/$name-$placement.err")" >> "$RESULTS"
     fi
+    if [ "$profiling" = 1 ]; then wait "$PROFILER" || true; fi
     sleep 1
 }
 

@@ -55,7 +55,7 @@ def main() -> int:
             rows.append(d)
 
     header = ["scenario", "placement", "messages/s", "deliveries/s", "p50 ms", "p99 ms", "max ms",
-              "loss %", "errors", "closed", "relays CPU µs/deliv.", "PG CPU µs/deliv.", "load before→after"]
+              "loss %", "errors", "closed", "relays CPU µs/deliv.", "PG CPU µs/deliv.", "generator CPU µs/deliv.", "load before→after"]
     table = []
     for d in rows:
         scenario = scenario_name(d) if "error" not in d else d["case"]
@@ -73,7 +73,8 @@ def main() -> int:
             fmt(d.get("messages_per_s"), 0), fmt(d.get("deliveries_per_s"), 0),
             fmt(d.get("p50_ms"), 2), fmt(d.get("p99_ms"), 2), fmt(d.get("max_ms"), 1),
             fmt(d.get("loss_pct"), 2), fmt(d.get("errors"), 0), fmt(d.get("closed"), 0),
-            fmt(d.get("servers_cpu_us_per_delivery"), 1), fmt(d.get("pg_cpu_us_per_delivery"), 1), load,
+            fmt(d.get("servers_cpu_us_per_delivery"), 1), fmt(d.get("pg_cpu_us_per_delivery"), 1),
+            fmt(d.get("client_cpu_us_per_delivery"), 1), load,
         ])
 
     relay = machine.get("relay", "?")

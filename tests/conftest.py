@@ -109,7 +109,8 @@ def topic() -> str:
 #   starts one with scripts/postgres.sh). Missing or unreachable: the tests fail, never skip.
 # - ``pg_database``: a fresh database for the test (dropped afterwards).
 # - ``cluster``: ``cluster(n=2, config=None, resume_grace=None, node_timeout=2, heartbeat=0.5,
-#   database_url=None, env=None, **RelayServer kwargs)`` starts n nodes (`a`, `b`, `c`, …) with
+#   database_url=None, env=None, cluster_settings=None, **RelayServer kwargs)`` starts n nodes
+#   (`a`, `b`, `c`, …; ``cluster_settings`` adds keys to their `cluster` section) with
 #   `cluster.backend: postgres` on one fresh database (or ``database_url``) and waits until
 #   every node's /readyz answers 200.
 # - ``pg_server``: a throwaway PostgreSQL of the test's own (for stopping and starting it).
@@ -159,13 +160,13 @@ def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     def make(n: int = 2, config: dict | str | None = None, *, resume_grace: float | None = None,
              node_timeout: float = NODE_TIMEOUT, heartbeat: float = HEARTBEAT,
              database_url: str | None = None, env: dict[str, str] | None = None,
-             ready_timeout: float = 30.0, **kwargs: Any) -> Cluster:
+             ready_timeout: float = 30.0, cluster_settings: dict[str, Any] | None = None, **kwargs: Any) -> Cluster:
         if database_url is None:
             name, database_url = create_database(pg)
             databases.append(name)
 
         def start_node(node_id: str) -> RelayServer:
-            cfg = with_cluster(config, node_id, heartbeat, node_timeout, resume_grace)
+            cfg = with_cluster(config, node_id, heartbeat, node_timeout, resume_grace, **(cluster_settings or {}))
             node_env = {"RELAY_DATABASE_URL": database_url, **(env or {})}
             server = RelayServer(tmp_path_factory.mktemp(f"node-{node_id}"), cfg, env=node_env, **kwargs)
             started.append(server)

@@ -53,5 +53,7 @@ final class MetricsExposition: Sendable {
         "relay_cluster_backplane_up": "1 while the cluster backplane is connected to PostgreSQL (LISTEN running), else 0.",
         "relay_cluster_links_open": "Open outgoing media links to other cluster nodes.",
         "relay_cluster_media_frames_total": "Frames sent or received over direct media links between cluster nodes, by direction.",
+        "relay_cluster_resumes_total":
+            "Resumes of a client another node held, by result: \"handover\" (its node handed its queue over), \"journal\" (replayed from the database after its node died or did not answer), \"refused\" (resumed: false).",
     ]
 }

@@ -12,11 +12,25 @@ import Synchronization
 /// not writable drops it (media: the latest frame wins), and the drop is counted.
 ///
 /// A connection starts with a hello naming the node and the cluster's link secret (kept in the
-/// database, so only nodes that can reach it can join).
+/// database, so only nodes that can reach it can join). A node that resumes a client of another
+/// node probes that node's link first (``probe(_:within:)``): a one-byte frame it answers with
+/// the same byte.
 final class ClusterLinks: Sendable {
     static let magic = "RELAYLINK1"
     /// Largest frame accepted on a link.
     static let maximumFrame = 64 << 20
+    /// The probe frame's one byte (no envelope is one byte long).
+    static let probeByte: UInt8 = 0xFF
+
+    /// How a probe of a node's link went.
+    enum Probe {
+        /// The node answered: it is running.
+        case answered
+        /// The connection was refused: nothing listens there any more, the process is gone.
+        case refused
+        /// No answer in time (a stalled or unreachable process).
+        case silent
+    }
 
     let nodeID: String
     let logger: Logger
@@ -136,6 +150,54 @@ final class ClusterLinks: Sendable {
             }
     }
 
+    /// Connects to the link at `address`, says hello and sends a probe frame; reports whether
+    /// it was answered within `limit`, refused, or neither.
+    func probe(_ address: String, within limit: Duration) async -> Probe {
+        let parts = address.split(separator: ":")
+        guard let secret = self.secret.withLock({ $0 }), parts.count == 2, let port = Int(parts[1]) else { return .silent }
+        let answer = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: Void.self)
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connectTimeout(TimeAmount(limit))
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LinkFrameDecoder()))
+                        try channel.pipeline.syncOperations.addHandler(ProbeAnswerHandler(answer: answer))
+                    }
+                }
+                .connect(host: String(parts[0]), port: port)
+                .get()
+        } catch {
+            answer.fail(error)
+            return Self.isRefusal(error) ? .refused : .silent
+        }
+        defer { channel.close(promise: nil) }
+        let hello = "\(Self.magic) \(self.nodeID) \(secret)"
+        var buffer = channel.allocator.buffer(capacity: hello.utf8.count + 9)
+        buffer.writeInteger(UInt32(hello.utf8.count))
+        buffer.writeString(hello)
+        buffer.writeInteger(UInt32(1))
+        buffer.writeInteger(Self.probeByte)
+        channel.writeAndFlush(buffer, promise: nil)
+        let timer = channel.eventLoop.scheduleTask(in: TimeAmount(limit)) {
+            answer.fail(ChannelError.connectTimeout(.zero))
+        }
+        defer { timer.cancel() }
+        do {
+            try await answer.futureResult.get()
+            return .answered
+        } catch {
+            return .silent
+        }
+    }
+
+    private static func isRefusal(_ error: any Error) -> Bool {
+        if let error = error as? IOError { return error.errnoCode == ECONNREFUSED }
+        if let error = error as? NIOConnectionError { return error.connectionErrors.contains { Self.isRefusal($0.error) } }
+        return false
+    }
+
     // MARK: Receiving
 
     /// Whether `hello` is a valid first frame.
@@ -174,6 +236,7 @@ struct LinkFrameDecoder: ByteToMessageDecoder {
 /// Checks a link's hello, then hands every frame to the kernel.
 final class LinkInboundHandler: ChannelInboundHandler, Sendable {
     typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     let links: ClusterLinks
     private let admitted = Atomic<Bool>(false)
@@ -185,6 +248,13 @@ final class LinkInboundHandler: ChannelInboundHandler, Sendable {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = Self.unwrapInboundIn(data)
         if self.admitted.load(ordering: .relaxed) {
+            if frame.readableBytes == 1, frame.getInteger(at: frame.readerIndex, as: UInt8.self) == ClusterLinks.probeByte {
+                var answer = context.channel.allocator.buffer(capacity: 5)
+                answer.writeInteger(UInt32(1))
+                answer.writeInteger(ClusterLinks.probeByte)
+                context.writeAndFlush(Self.wrapOutboundOut(answer), promise: nil)
+                return
+            }
             self.links.deliver(frame)
         } else if self.links.admits(String(buffer: frame)) {
             self.admitted.store(true, ordering: .relaxed)

@@ -3,7 +3,8 @@ import RelayKernel
 import Synchronization
 
 /// The bounded, ordered queue between the relay's delivery path and the backplane's one writer:
-/// adding never waits; the writer takes everything queued at once.
+/// adding never waits; the writer takes everything queued at once (with the client journals'
+/// records, which wake it too).
 final class ClusterOutbox: Sendable {
     private struct State {
         var items = Deque<ClusterOutgoing>()
@@ -76,17 +77,23 @@ final class ClusterOutbox: Sendable {
         }
     }
 
-    /// Waits for items and takes up to `limit` of them, oldest first (empty when cancelled).
-    func take(upTo limit: Int) async -> [ClusterOutgoing] {
-        while !Task.isCancelled {
-            let batch = self.state.withLock { state -> [ClusterOutgoing] in
-                let count = min(limit, state.items.count)
-                defer { state.items.removeFirst(count) }
-                return Array(state.items.prefix(count))
-            }
-            if !batch.isEmpty { return batch }
-            await self.signal.wait()
+    /// Waits until items were added or ``wakeWriter()`` was called since the last wait (returns
+    /// at once when cancelled).
+    func waitForWork() async {
+        await self.signal.wait()
+    }
+
+    /// Wakes the writer (the client journals have records to write).
+    func wakeWriter() {
+        self.signal.signal()
+    }
+
+    /// Takes up to `limit` items, oldest first, without waiting.
+    func take(upTo limit: Int) -> [ClusterOutgoing] {
+        self.state.withLock { state -> [ClusterOutgoing] in
+            let count = min(limit, state.items.count)
+            defer { state.items.removeFirst(count) }
+            return Array(state.items.prefix(count))
         }
-        return []
     }
 }

@@ -7,23 +7,35 @@ import Synchronization
 
 /// The cluster backplane on PostgreSQL.
 ///
-/// - Cross-node messages are rows of `relay_messages`, written in batches by one writer task per
-///   node (so one node's messages reach each recipient in the order sent), with a `NOTIFY` on
-///   the target node's channel as a wake-up only. Payloads therefore have no size cap, and rows
-///   wait for a listener that is reconnecting or for a client whose node died.
+/// - Every node process has an inbox (``nodeID``: the configured node id and a random suffix,
+///   new at every start). Cross-node messages are rows of `relay_messages`, numbered per inbox
+///   in commit order, written in batches by one writer per node (so one node's messages reach
+///   each recipient in the order sent), with a `NOTIFY` on the target inbox's channel as a
+///   wake-up only. Payloads therefore have no size cap, and rows wait for a listener that is
+///   reconnecting. The target takes its rows in order and leaves them in place: they are
+///   deleted once the clients they were for have passed them (their journals say so).
+/// - Before a node writes a frame to a client's socket, the client's journal record is in
+///   `relay_journal` (same writer, same batch). A node that takes a client over after its node
+///   died replays from it exactly what the client missed, or answers `resumed: false`.
 /// - Each node holds `LISTEN` on a dedicated connection (never a pooled one, which breaks behind
-///   transaction-mode poolers): `relay_node_<id>` for wake-ups and `relay_events` for directory
-///   changes, which every node applies to its ``ClusterDirectory``.
-/// - Nodes heartbeat in `relay_nodes`; a node that stops is reaped by a survivor, which hands
-///   its clients' messages to them one by one so they can resume elsewhere.
+///   transaction-mode poolers): `relay_inbox_<inbox>` for wake-ups and `relay_events` for
+///   directory changes, which every node applies to its ``ClusterDirectory``. The writer and
+///   the fetch loop have a connection each too (prepared statements, no pool waits).
+/// - Nodes heartbeat in `relay_nodes`; a node that stops is reaped by a survivor (its clients
+///   stay with its inbox until they resume elsewhere or their grace ends).
 package final class PostgresBackplane: ClusterBackplane {
     package let nodeID: String
+    /// The configured node id (``nodeID`` is this process's inbox).
+    /// The configured node id, shared by its processes.
+    package let nodeName: String
     package let directory: ClusterDirectory
     let database: PostgresDatabase
     let settings: ClusterSettings
     let logger: Logger
     let outbox: ClusterOutbox
     let fetchSignal = WakeSignal()
+    /// The writer's batches and this node's takeovers, one at a time.
+    let takeovers = AsyncGate()
     let links: ClusterLinks
     /// Where this node's media link listens (once running).
     let linkAddress = Mutex<String?>(nil)
@@ -32,7 +44,9 @@ package final class PostgresBackplane: ClusterBackplane {
     /// nodes that were cut off with it have had time to heartbeat again).
     let connectedSince = Mutex<ContinuousClock.Instant?>(nil)
     /// Whether this node's rows must be rewritten from its local state (changes were lost).
-    let needsResync = Atomic<Bool>(true)
+    let needsResync = Atomic<Bool>(false)
+    /// The last row of this node's inbox taken.
+    let fetched = Atomic<Int64>(0)
     private let connectionIDs = Atomic<Int>(0)
     /// The kernel side, once running.
     let node = Mutex<ClusterNode?>(nil)
@@ -45,7 +59,9 @@ package final class PostgresBackplane: ClusterBackplane {
 
     /// Creates the backplane for this node (nothing connects before ``run(node:)``).
     package init(database: PostgresDatabase, settings: ClusterSettings, logger: Logger) {
-        let nodeID = settings.nodeId ?? Self.randomNodeID()
+        let name = settings.nodeId ?? "n" + Self.randomSuffix()
+        let nodeID = name + "_" + Self.randomSuffix()
+        self.nodeName = name
         self.nodeID = nodeID
         self.directory = ClusterDirectory(localNode: nodeID)
         self.database = database
@@ -57,12 +73,12 @@ package final class PostgresBackplane: ClusterBackplane {
         self.links = ClusterLinks(nodeID: nodeID, logger: logger)
     }
 
-    private static func randomNodeID() -> String {
-        "n" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
+    private static func randomSuffix() -> String {
+        String(UInt64.random(in: 0...UInt64(UInt32.max)), radix: 36)
     }
 
-    /// This node's wake-up channel.
-    static func channel(of node: String) -> String { "relay_node_" + node }
+    /// The wake-up channel of an inbox.
+    static func channel(of inbox: String) -> String { "relay_inbox_" + inbox }
 
     package var isReady: Bool { self.ready.load(ordering: .relaxed) }
 
@@ -95,7 +111,7 @@ package final class PostgresBackplane: ClusterBackplane {
             self.goOffline()
             if Task.isCancelled { break }
             try? await Task.sleep(for: backoff)
-            backoff = min(backoff * 2, .seconds(5))
+            backoff = min(backoff * 2, .seconds(2))
             if self.isReady { backoff = .milliseconds(250) }
         }
         self.goOffline()
@@ -104,13 +120,13 @@ package final class PostgresBackplane: ClusterBackplane {
 
     /// One database session: listen, register, then deliver until something fails.
     private func connectedSession(node: ClusterNode) async throws {
-        let configuration = self.database.connectionConfiguration
-        let id = self.connectionIDs.wrappingAdd(1, ordering: .relaxed).newValue
-        let logger = self.logger
-        let connection = try await self.answered("connect") {
-            try await PostgresConnection.connect(configuration: configuration, id: id, logger: logger)
-        }
+        let connection = try await self.connect("listen")
+        var others: [PostgresConnection] = []
         do {
+            let writer = try await self.connect("writer", synchronousCommit: false)
+            others.append(writer)
+            let fetcher = try await self.connect("fetch")
+            others.append(fetcher)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 let listening = ListeningGate(expected: 2)
                 group.addTask {
@@ -138,39 +154,61 @@ package final class PostgresBackplane: ClusterBackplane {
                 guard await listening.wait() else {
                     throw PostgresDatabaseError("LISTEN did not start within \(limit)")
                 }
-                try await self.register(node: node)
-                try await self.loadDirectory()
+                try await self.answered("register") { try await self.register(node: node, on: writer) }
+                try await self.answered("directory") { try await self.loadDirectory(on: writer) }
                 self.connectedSince.withLock { $0 = .now }
+                node.journalConnected()
                 self.outbox.open()
                 self.ready.store(true, ordering: .relaxed)
                 self.up.set(1)
                 self.logger.notice("cluster backplane connected")
                 self.fetchSignal.signal()
-                group.addTask { try await self.fetchLoop(node: node) }
-                group.addTask { try await self.writeLoop() }
+                group.addTask { try await self.fetchLoop(node: node, on: fetcher) }
+                group.addTask { try await self.writeLoop(node: node, on: writer) }
                 group.addTask { try await self.livenessLoop(node: node) }
                 _ = try await group.next()
                 group.cancelAll()
             }
         } catch {
+            for other in others { await self.close(other) }
             await self.close(connection)
             throw error
         }
+        for other in others { await self.close(other) }
         await self.close(connection)
     }
 
-    /// Closes the LISTEN connection, without waiting on a server that does not answer.
+    /// A dedicated connection (outside the pool) named after this node process; `synchronousCommit`
+    /// off for the writer (see docs/cluster.md, "Durability").
+    private func connect(_ role: String, synchronousCommit: Bool = true) async throws -> PostgresConnection {
+        var configuration = self.database.connectionConfiguration
+        configuration.options.additionalStartupParameters += [
+            ("application_name", "relay \(self.nodeID) \(role)"),
+            ("statement_timeout", "\(PostgresDatabase.requestTimeout.components.seconds * 2 * 1000)"),
+        ]
+        if !synchronousCommit { configuration.options.additionalStartupParameters.append(("synchronous_commit", "off")) }
+        let id = self.connectionIDs.wrappingAdd(1, ordering: .relaxed).newValue
+        let logger = self.logger
+        let configured = configuration
+        return try await self.answered("connect") {
+            try await PostgresConnection.connect(configuration: configured, id: id, logger: logger)
+        }
+    }
+
+    /// Closes a dedicated connection, without waiting on a server that does not answer.
     private func close(_ connection: PostgresConnection) async {
         _ = try? await withTimeLimit(.seconds(2), timeoutError: { CancellationError() }) { try await connection.close() }
     }
 
-    /// Refuses new items and counts what was queued as undeliverable.
+    /// Refuses new items and counts what was queued as undeliverable; frames stop waiting for
+    /// journal records.
     private func goOffline() {
-        self.ready.store(false, ordering: .relaxed)
+        let wasReady = self.ready.exchange(false, ordering: .relaxed)
         self.up.set(0)
         self.connectedSince.withLock { $0 = nil }
         let lost = self.outbox.close()
         self.account(lost: lost)
+        if wasReady { self.node.withLock { $0 }?.journalDisconnected() }
     }
 
     /// Counts envelopes that will not be delivered and tells their senders; lost changes call
@@ -184,9 +222,11 @@ package final class PostgresBackplane: ClusterBackplane {
                 self.needsResync.store(true, ordering: .relaxed)
             case .media:
                 continue
-            case .toClient(_, _, let origin), .toNode(_, _, _, let origin):
+            case .toClient(_, _, let origin), .toRoom(_, _, let origin, _, _):
                 envelopes += 1
                 if let origin { origins.append(origin) }
+            case .toNode, .toNodeNamed:
+                envelopes += 1
             }
         }
         if envelopes > 0 { self.dropped.increment(by: Int64(envelopes)) }
@@ -195,25 +235,21 @@ package final class PostgresBackplane: ClusterBackplane {
 
     // MARK: Receiving
 
-    /// Takes this node's rows and hands them to the kernel, oldest first.
-    private func fetchLoop(node: ClusterNode) async throws {
-        let batch = 500
+    /// Takes this node's rows and hands them to the kernel, in order.
+    private func fetchLoop(node: ClusterNode, on connection: PostgresConnection) async throws {
+        let batch: Int64 = 1000
         while !Task.isCancelled {
             await self.fetchSignal.wait()
             while !Task.isCancelled {
-                let me = self.nodeID
+                let statement = InboxFetch(inbox: self.nodeID, after: self.fetched.load(ordering: .relaxed), limit: batch)
+                let logger = self.logger
                 let rows = try await self.answered("fetch") {
-                    try await self.database.query(
-                        """
-                        DELETE FROM relay_messages WHERE id IN (
-                            SELECT id FROM relay_messages WHERE node_id = \(me) ORDER BY id LIMIT \(batch) FOR UPDATE SKIP LOCKED
-                        ) RETURNING id, envelope
-                        """
-                    )
+                    try await connection.rows(of: statement, logger: logger)
                 }
-                var envelopes = try rows.map { try $0.decode((Int64, ByteBuffer).self) }
-                envelopes.sort { $0.0 < $1.0 }
-                for (_, envelope) in envelopes { node.receive(envelope) }
+                for (seq, envelope) in rows {
+                    node.receive(envelope, ref: ClusterFrameRef(inbox: self.nodeID, seq: seq))
+                    self.fetched.store(seq, ordering: .relaxed)
+                }
                 if rows.count < batch { break }
             }
         }
@@ -231,10 +267,15 @@ package final class PostgresBackplane: ClusterBackplane {
         }
     }
 
-    /// Reloads the directory from the tables.
-    func loadDirectory() async throws {
-        let clients = try await self.database.query("SELECT node_id, info FROM relay_clients")
-        let members = try await self.database.query("SELECT room, client_id, node_id FROM relay_room_members")
+    /// Reloads the directory from the tables (clients of a dead node process have no node), on
+    /// `connection` or a pooled one.
+    func loadDirectory(on connection: PostgresConnection? = nil) async throws {
+        let clientsQuery: PostgresQuery =
+            "SELECT CASE WHEN n.dead_at IS NULL THEN c.inbox END, c.info FROM relay_clients c LEFT JOIN relay_nodes n ON n.inbox = c.inbox"
+        let membersQuery: PostgresQuery =
+            "SELECT m.room, m.client_id, CASE WHEN n.dead_at IS NULL THEN m.inbox END FROM relay_room_members m LEFT JOIN relay_nodes n ON n.inbox = m.inbox"
+        let clients = try await self.database.query(clientsQuery, via: connection)
+        let members = try await self.database.query(membersQuery, via: connection)
         var snapshot = ClusterDirectory.Snapshot(clients: [], memberships: [])
         for row in clients {
             let (node, text) = try row.decode((String?, String).self)
@@ -246,15 +287,17 @@ package final class PostgresBackplane: ClusterBackplane {
             snapshot.memberships.append((room, ClientID(client), node))
         }
         self.directory.load(snapshot)
-        try await self.loadLinks()
+        try await self.loadLinks(on: connection)
     }
 
-    /// Reads the media link secret and every node's link address.
-    func loadLinks() async throws {
-        let secret = try await self.database.query("SELECT value FROM relay_cluster WHERE name = 'link_secret'")
+    /// Reads the media link secret and every node's link address (on `connection` or a pooled one).
+    func loadLinks(on connection: PostgresConnection? = nil) async throws {
+        let secretQuery: PostgresQuery = "SELECT value FROM relay_cluster WHERE name = 'link_secret'"
+        let addressQuery: PostgresQuery = "SELECT inbox, link_address FROM relay_nodes WHERE link_address IS NOT NULL AND dead_at IS NULL"
+        let secret = try await self.database.query(secretQuery, via: connection)
         if let secret = try secret.first?.decode(String.self) { self.links.useSecret(secret) }
         var addresses: [String: String] = [:]
-        for row in try await self.database.query("SELECT node_id, link_address FROM relay_nodes WHERE link_address IS NOT NULL") {
+        for row in try await self.database.query(addressQuery, via: connection) {
             let (node, address) = try row.decode((String, String).self)
             addresses[node] = address
         }
@@ -274,10 +317,11 @@ package final class PostgresBackplane: ClusterBackplane {
     /// On shutdown: this node's clients become resumable elsewhere at once, without waiting for
     /// the heartbeat to time out.
     private func leaveCluster() async {
+        let me = self.nodeID
         let work = Task {
             try await self.database.withTransaction { connection in
-                try await self.orphanClients(of: self.nodeID, on: connection)
-                try await self.database.query("DELETE FROM relay_nodes WHERE node_id = \(self.nodeID)", on: connection)
+                try await self.database.query("UPDATE relay_nodes SET dead_at = now() WHERE inbox = \(me) AND dead_at IS NULL", on: connection)
+                try await self.broadcast([ClusterDirectory.Event.nodeDied(me).json], on: connection)
             }
         }
         let timeout = Task {

@@ -1,18 +1,11 @@
-/// The cluster backplane's tables (schema version 2).
+/// The cluster backplane's tables.
 ///
-/// - `relay_cluster`: cluster-wide settings (the media link secret).
-/// - `relay_nodes`: one row per live node, its heartbeat and media link address; a row that
-///   stops moving is reaped.
-/// - `relay_clients`: every client identity in the cluster, the node holding it (`NULL` while its
-///   node is dead and it may still resume), its current resume token and its info as JSON.
-/// - `relay_room_members`: room memberships with the member's node, so a room message goes once
-///   to each node with members.
-/// - `relay_messages`: envelopes on their way to a node (`node_id`), or waiting for a client whose
-///   node died (`node_id` `NULL`, `client_id` set). NOTIFY only wakes the node up, so payloads
-///   have no size cap and nothing is lost while a node's listener reconnects. `seq` keeps the
-///   original order of rows re-addressed when their node died.
+/// Version 3 (the current one; see ``version3``) replaced the tables of version 2, which are
+/// kept here as they were released.
 enum PostgresClusterSchema {
-    static let statements: [String] = [
+    /// Version 2: nodes, clients, room members, messages taken with `DELETE … RETURNING`, and
+    /// the media link secret (`relay_cluster`, kept by version 3).
+    static let version2: [String] = [
         "CREATE TABLE relay_cluster (name text PRIMARY KEY, value text NOT NULL)",
         // The secret nodes present to each other on media links (strong random, made once).
         "INSERT INTO relay_cluster (name, value) VALUES ('link_secret', replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''))",

@@ -132,19 +132,37 @@ public final class PostgresDatabase: Sendable {
     }
 
     /// Runs `body` in a transaction on one pooled connection: committed if it returns, rolled back if it throws.
-    func withTransaction<Result: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> Result) async throws -> Result {
+    /// With `snapshot`, a read-only transaction whose statements all see one snapshot (repeatable read).
+    func withTransaction<Result: Sendable>(snapshot: Bool = false, _ body: @escaping @Sendable (PostgresConnection) async throws -> Result) async throws -> Result {
         try await self.reachable {
             try await self.client.withConnection { connection in
-                try await self.query("BEGIN", on: connection)
-                do {
-                    let result = try await body(connection)
-                    try await self.query("COMMIT", on: connection)
-                    return result
-                } catch {
-                    _ = try? await self.query("ROLLBACK", on: connection)
-                    throw error
-                }
+                try await self.withTransaction(on: connection, snapshot: snapshot, body)
             }
+        }
+    }
+
+    /// Runs `query` on `connection` if given (one outside the pool), else on a pooled one.
+    @discardableResult
+    func query(_ query: PostgresQuery, via connection: PostgresConnection?, file: String = #fileID, line: Int = #line) async throws -> [PostgresRow] {
+        if let connection { return try await self.query(query, on: connection, file: file, line: line) }
+        return try await self.query(query, file: file, line: line)
+    }
+
+    /// Runs `body` in a transaction on `connection`: committed if it returns, rolled back if it
+    /// throws (`snapshot`: read only, one snapshot for every statement).
+    func withTransaction<Result: Sendable>(
+        on connection: PostgresConnection,
+        snapshot: Bool = false,
+        _ body: (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        try await self.query(snapshot ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN", on: connection)
+        do {
+            let result = try await body(connection)
+            try await self.query("COMMIT", on: connection)
+            return result
+        } catch {
+            _ = try? await self.query("ROLLBACK", on: connection)
+            throw error
         }
     }
 

@@ -43,7 +43,9 @@ enum PostgresSchema {
             "CREATE UNIQUE INDEX relay_records_by_seq ON relay_records (collection, seq)",
         ],
         // Version 2: the cluster backplane.
-        PostgresClusterSchema.statements,
+        PostgresClusterSchema.version2,
+        // Version 3: the cluster backplane with node inboxes and client journals.
+        PostgresClusterSchema.version3,
         // Next version goes here.
     ]
 

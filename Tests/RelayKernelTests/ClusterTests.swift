@@ -176,6 +176,9 @@ struct ClusterTests {
         #expect(file.configuration.cluster.isEnabled)
         #expect(file.configuration.cluster.nodeId == "node_1")
         #expect(file.configuration.cluster.linkPort == 7001)
+        #expect(file.configuration.cluster.exactResume)
+        let inexact = try RouteFile.decode(yaml: "cluster: {backend: postgres, exactResume: false}\n", file: "c.yaml", environment: [:], registry: BuiltinPlugins.registry)
+        #expect(!inexact.configuration.cluster.exactResume)
         #expect(file.configuration.store.backend == .postgres)
 
         let overridden = try RouteFile.decode(yaml: "cluster: {backend: postgres}\n", file: "c.yaml", environment: ["RELAY_CLUSTER_NODE_ID": "b"], registry: BuiltinPlugins.registry)
@@ -188,6 +191,7 @@ struct ClusterTests {
             ("cluster: {backend: postgres}\nstore: {path: x.sqlite}\n", "store"),
             ("store: {backend: sqlite}\n", "store.backend"),
             ("cluster: {backend: postgres, linkPort: 70000}\n", "cluster.linkPort"),
+            ("cluster: {backend: postgres, exactResume: sometimes}\n", "cluster.exactResume"),
         ] {
             do {
                 _ = try RouteFile.decode(yaml: yaml, file: "c.yaml", environment: [:], registry: BuiltinPlugins.registry)

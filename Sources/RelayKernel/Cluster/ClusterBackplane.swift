@@ -7,8 +7,11 @@ package import NIOCore
 /// and memberships (so the other nodes' ``ClusterDirectory`` replicas stay current). Nothing
 /// here waits on the database: ``submit(_:)`` queues or refuses at once.
 package protocol ClusterBackplane: Sendable {
-    /// This node's id.
+    /// This node process's id (its inbox: a new process of the same node gets a new one).
     var nodeID: String { get }
+
+    /// The node's configured id (``ClusterSettings/nodeId``), the same for each of its processes.
+    var nodeName: String { get }
 
     /// The other nodes' clients and room memberships, as last heard.
     var directory: ClusterDirectory { get }
@@ -35,15 +38,49 @@ package protocol ClusterBackplane: Sendable {
     /// a client that is on another node or whose node died; `nil` when it names none.
     /// `prepare` runs just before the takeover commits, so the client is registered here before
     /// any node can address it here (if the commit then fails, the caller unregisters it).
+    /// A node that holds the client but cannot be reached (its media link refuses connections,
+    /// or it answers neither its heartbeat nor a probe) does not keep the client waiting: the
+    /// claim then resumes it from the database (``ClusterClaim/previousNode`` is `nil`).
     func claim(_ request: ClusterClaim.Request, prepare: @escaping @Sendable (ClusterClaim) -> Void) async throws -> ClusterClaim?
+
+    /// The rows a resume from the journal replays: those of `tail` (in that order), then those
+    /// of `ranges` that were for `client`'s node, in inbox order; `nil` when some of them are no
+    /// longer kept (the resume must then answer `resumed: false`).
+    func rows(tail: [ClusterFrameRef], ranges: [ClientJournal.Range], client: ClientID) async throws -> [ClusterRow]?
+}
+
+/// A row read back from a node's inbox.
+package struct ClusterRow: Sendable {
+    /// Where it is.
+    package var ref: ClusterFrameRef
+    /// The room it was for, if it was a room row.
+    package var room: String?
+    /// The envelope.
+    package var envelope: ByteBuffer
+
+    /// Creates a row.
+    package init(ref: ClusterFrameRef, room: String?, envelope: ByteBuffer) {
+        self.ref = ref
+        self.room = room
+        self.envelope = envelope
+    }
 }
 
 /// One item for the backplane's ordered outbound stream.
 package enum ClusterOutgoing: Sendable {
-    /// An envelope for whichever node holds `client` (or waiting for it if it is between nodes).
+    /// An envelope for whichever node holds `client` (the database looks it up when it writes
+    /// the row, so the row follows a client that just moved).
     case toClient(ClientID, ByteBuffer, origin: ClusterOrigin? = nil)
-    /// An envelope for one node (`room` names the room it is for, if any).
-    case toNode(String, room: String?, ByteBuffer, origin: ClusterOrigin? = nil)
+    /// An envelope for the members of a room on other nodes (and on this one with
+    /// `includingThisNode`): one row per node with members, found by the database when it
+    /// writes them. `arrivals` is this node's arrival count when it fanned the message out here
+    /// (``ClusterNode/arrivalCopies(of:room:after:)``).
+    case toRoom(String, ByteBuffer, origin: ClusterOrigin? = nil, includingThisNode: Bool = false, arrivals: Int64 = 0)
+    /// An envelope for one node process (hand-overs, answers to forwarded requests).
+    case toNode(String, ByteBuffer)
+    /// An envelope for the live process of the node named so (``ClusterBackplane/nodeName``):
+    /// a long-polling request, whose `sid` names the node holding its session.
+    case toNodeNamed(String, ByteBuffer)
     /// A change to this node's clients and memberships.
     case change(ClusterChange)
     /// Media (a `drop-oldest` message) for one node: sent straight to it, never through the
@@ -67,8 +104,8 @@ package struct ClusterOrigin: Sendable, Hashable {
 
 /// A change to the clients and room memberships a node holds.
 package enum ClusterChange: Sendable, Equatable {
-    /// A client identity now lives on this node (with its current resume token).
-    case clientUp(ClientInfo, resumeToken: String)
+    /// A client identity now lives on this node (with its current resume token and journal).
+    case clientUp(ClientInfo, resumeToken: String, journal: ClientJournal?)
     /// A client's resume token changed (after a resume).
     case resumeToken(ClientID, String)
     /// A client left for good.
@@ -105,17 +142,19 @@ package struct ClusterClaim: Sendable {
     package var info: ClientInfo
     /// Its rooms (``RoomKey/clusterName``), now held by this node.
     package var rooms: [String]
-    /// The live node that held it and must hand its queue over, or `nil` when that node is dead.
+    /// The live node that held it and must hand its queue over, or `nil` when that node is dead
+    /// or unreachable (the client is resumed from ``journal``).
     package var previousNode: String?
-    /// Envelopes that were waiting for the client while it had no live node, oldest first.
-    package var waiting: [ByteBuffer]
+    /// The client's journal, now this node's (`nil` when the database has none that can be
+    /// read: the client can then only start afresh).
+    package var journal: ClientJournal?
 
     /// Creates a claim.
-    package init(info: ClientInfo, rooms: [String], previousNode: String?, waiting: [ByteBuffer]) {
+    package init(info: ClientInfo, rooms: [String], previousNode: String?, journal: ClientJournal?) {
         self.info = info
         self.rooms = rooms
         self.previousNode = previousNode
-        self.waiting = waiting
+        self.journal = journal
     }
 }
 

@@ -51,7 +51,7 @@ extension ClusterChange {
     /// The directory event other nodes apply for this change made on `node`, if any.
     package func event(node: String) -> ClusterDirectory.Event? {
         switch self {
-        case .clientUp(let info, _): .clientUp(info, node: node)
+        case .clientUp(let info, _, _): .clientUp(info, node: node)
         case .resumeToken: nil
         case .clientDown(let id): .clientDown(id)
         case .joined(let room, let id): .joined(room: room, id, node: node)

@@ -33,6 +33,8 @@ enum ClusterEnvelope: Sendable {
         var sequence: Int?
         var droppable: Bool
         var message: OutboundMessage
+        /// Its row in the cluster, when it came through the database.
+        var ref: ClusterFrameRef? = nil
     }
 
     private enum Tag: UInt8 {
@@ -97,6 +99,8 @@ enum ClusterEnvelope: Sendable {
                 buffer.writeInteger(Int64(frame.sequence ?? -1))
                 buffer.writeInteger(UInt8(frame.droppable ? 1 : 0))
                 Self.write(frame.message, into: &buffer)
+                Self.write(frame.ref?.inbox ?? "", into: &buffer)
+                buffer.writeInteger(frame.ref?.seq ?? -1)
             }
         }
         return buffer
@@ -190,7 +194,11 @@ enum ClusterEnvelope: Sendable {
             for _ in 0..<count {
                 let sequence = try Self.readInt(&buffer)
                 guard let droppable = buffer.readInteger(as: UInt8.self) else { throw DecodingError() }
-                frames.append(HandedFrame(sequence: sequence < 0 ? nil : Int(sequence), droppable: droppable == 1, message: try Self.readMessage(&buffer)))
+                let message = try Self.readMessage(&buffer)
+                let inbox = try Self.readString(&buffer)
+                let seq = try Self.readInt(&buffer)
+                let ref = inbox.isEmpty ? nil : ClusterFrameRef(inbox: inbox, seq: seq)
+                frames.append(HandedFrame(sequence: sequence < 0 ? nil : Int(sequence), droppable: droppable == 1, message: message, ref: ref))
             }
             self = .handover(id, frames: frames, lastSequence: lastSequence)
         }

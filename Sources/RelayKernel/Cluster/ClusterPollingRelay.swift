@@ -26,7 +26,7 @@ final class ClusterPollingRelay: Sendable {
         return await withCheckedContinuation { continuation in
             self.waiting.withLock { $0[request] = (node, continuation) }
             let envelope = ClusterEnvelope.pollRequest(request, sid: sid, post: post, replyTo: cluster.nodeID).encoded
-            guard cluster.submit(.toNode(node, room: nil, envelope)) else { return self.answer(request, nil) }
+            guard cluster.submit(.toNodeNamed(node, envelope)) else { return self.answer(request, nil) }
             Task {
                 try? await Task.sleep(for: timeout)
                 self.answer(request, nil)
@@ -56,7 +56,7 @@ final class ClusterPollingRelay: Sendable {
         guard let cluster = state.runtime.hub.cluster else { return }
         let reply = { @Sendable (response: PollingTransport.Response) in
             let envelope = ClusterEnvelope.pollResponse(request, status: response.status.code, contentType: response.contentType, body: response.body)
-            _ = cluster.submit(.toNode(replyTo, room: nil, envelope.encoded))
+            _ = cluster.submit(.toNode(replyTo, envelope.encoded))
         }
         guard let session = state.polling[sid] else { return reply(.unknownSession) }
         let answered = session.eventLoop.flatSubmit { [post] in

@@ -47,7 +47,7 @@ final class SocketIOCodec: Codec {
     /// session of this node is accepted, then closed, as Engine.IO's test suite expects.)
     static func upgradeRefusal(query: Substring?, state: RelayState) -> String? {
         guard let query, let sid = UpgradeRequest.parseQuery(query)["sid"], let cluster = state.runtime.hub.cluster,
-            let node = ClusterPollingRelay.node(of: sid), node != cluster.nodeID
+            let node = ClusterPollingRelay.node(of: sid), node != cluster.nodeName
         else { return nil }
         return "{\"code\":1,\"message\":\"Session ID unknown\"}"
     }

@@ -22,6 +22,10 @@ public struct ClusterSettings: Sendable, Equatable {
     public var linkHost = "127.0.0.1"
     /// The media link port; 0 picks a free one.
     public var linkPort = 0
+    /// Whether a client whose node crashed resumes exactly on another node: frames to a client
+    /// wait for its journal record (one commit). `false`: frames go out at once, and such a
+    /// resume answers `resumed: false` (a resume while the client's node lives is exact either way).
+    public var exactResume = true
 
     /// The defaults (no cluster).
     public init() {}
@@ -31,7 +35,7 @@ public struct ClusterSettings: Sendable, Equatable {
 }
 
 extension ClusterSettings: Decodable {
-    enum Keys: String, CodingKey, CaseIterable { case backend, nodeId, heartbeatInterval, nodeTimeout, outboundQueue, linkHost, linkPort }
+    enum Keys: String, CodingKey, CaseIterable { case backend, nodeId, heartbeatInterval, nodeTimeout, outboundQueue, linkHost, linkPort, exactResume }
 
     public init(from decoder: any Decoder) throws {
         let fields = ConfigFields(decoder, keys: Keys.self)
@@ -47,6 +51,7 @@ extension ClusterSettings: Decodable {
         self.outboundQueue = fields.value(.outboundQueue, default: self.outboundQueue)
         self.linkHost = fields.value(.linkHost, default: self.linkHost)
         self.linkPort = fields.value(.linkPort, default: self.linkPort)
+        self.exactResume = fields.value(.exactResume, default: self.exactResume)
         if self.linkHost.isEmpty { fields.invalid(.linkHost, "must not be empty") }
         if !(0...65535).contains(self.linkPort) { fields.invalid(.linkPort, "must be 0...65535") }
         if let nodeId, !Self.isValidNodeID(nodeId) {

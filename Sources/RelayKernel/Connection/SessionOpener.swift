@@ -1,5 +1,3 @@
-import Synchronization
-
 /// Opens a client's session on a connection: a fresh identity (the endpoint's plugins hear it
 /// joined), or the one a resume token names, held here or taken over from another node.
 enum SessionOpener {
@@ -39,8 +37,11 @@ enum SessionOpener {
             namespace: namespace,
             handshake: handshake
         )
-        let session = ClientSession(info: info, bounds: Self.bounds(connection), connection: handle, resumeToken: RandomToken.make(length: 32))
-        state.runtime.hub.register(session)
+        let hub = state.runtime.hub
+        let session = ClientSession(
+            info: info, bounds: Self.bounds(connection), connection: handle, resumeToken: RandomToken.make(length: 32), cluster: hub.journal, journal: hub.freshJournal()
+        )
+        hub.register(session)
         let key = namespace ?? ""
         connection.register(session, namespace: key)
         let fields: [String: JSONValue]
@@ -131,7 +132,7 @@ enum SessionOpener {
     }
 
     /// Takes over an identity another node holds (its queue handed over) or held before it died
-    /// (the messages that waited for it in the database).
+    /// (what it missed, read back from the database): see ``ClusterTakeover``.
     private static func resumeFromCluster(
         _ connection: ClientConnection,
         _ resume: ResumeRequest,
@@ -139,44 +140,14 @@ enum SessionOpener {
         namespace: String?,
         newToken: String
     ) async -> Resumed? {
-        let state = connection.state
-        guard let cluster = state.runtime.hub.cluster, let node = state.clusterNode, let handle = connection.handle else { return nil }
-        let hub = state.runtime.hub
-        let bounds = Self.bounds(connection)
-        let registered = Mutex<ClientSession?>(nil)
-        let claim: ClusterClaim?
-        do {
-            let request = ClusterClaim.Request(resumeToken: resume.token, userId: identity.userId, endpoint: connection.endpoint.settings.path, namespace: namespace)
-            claim = try await cluster.claim(request) { claim in
-                // Registered before the takeover commits: whatever is sent to the client from
-                // then on queues here, behind what is handed over.
-                let session = ClientSession(info: claim.info, bounds: bounds, connection: handle, resumeToken: newToken)
-                hub.register(session, announce: false)
-                node.fence(session)
-                for room in claim.rooms.compactMap(RoomKey.init(clusterName:)) { hub.join(room, client: session.id, announce: false) }
-                cluster.directory.apply(.moved(claim.info, node: cluster.nodeID, rooms: claim.rooms))
-                registered.withLock { $0 = session }
-            }
-        } catch {
-            if let session = registered.withLock({ $0 }) { _ = hub.remove(session, announce: false) }
-            state.logger.warning("cluster resume failed", metadata: ["error.type": "\(error)"])
-            return nil
-        }
-        guard let claim, let session = registered.withLock({ $0 }) else { return nil }
-        hub.issue(resumeToken: newToken, for: session)
-        var frames = node.waitingFrames(claim.waiting, for: session.id)
-        var lastSequence = resume.lastSeen
-        if let previous = claim.previousNode {
-            let timeout = Duration.seconds(state.currentTable.configuration.cluster.nodeTimeout)
-            if let handed = await node.requestHandover(of: session.id, from: previous, lastSeen: resume.lastSeen, timeout: timeout) {
-                frames = handed.frames + frames
-                lastSequence = max(handed.lastSequence, resume.lastSeen)
-            } else {
-                state.logger.warning("previous node did not hand the client over", metadata: ["relay.cluster.node": "\(previous)"])
-            }
-        }
-        session.restore(frames, lastSequence: lastSequence)
-        return Resumed(session: session, token: newToken, replayed: session.pendingCount, generation: session.generation)
+        guard let handle = connection.handle else { return nil }
+        let request = ClusterClaim.Request(resumeToken: resume.token, userId: identity.userId, endpoint: connection.endpoint.settings.path, namespace: namespace)
+        guard
+            let taken = await ClusterTakeover.resume(
+                request, lastSeen: resume.lastSeen, newToken: newToken, bounds: Self.bounds(connection), connection: handle, state: connection.state
+            )
+        else { return nil }
+        return Resumed(session: taken.session, token: taken.token, replayed: taken.replayed, generation: taken.session.generation)
     }
 
     /// Greets the client of a resumed session with `greeting`, then writes its queue (the

@@ -13,4 +13,6 @@ struct QueuedFrame: Sendable {
     let enqueuedAt: NIODeadline
     /// Counts it as delivered for its route and plugin.
     let deliveredCounter: Counter?
+    /// Its row in the cluster, when it came through the database (see ``ClientJournal``).
+    var ref: ClusterFrameRef? = nil
 }

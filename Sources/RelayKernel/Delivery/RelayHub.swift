@@ -21,19 +21,46 @@ final class RelayHub: Sendable {
     let metrics: RelayMetrics
     /// The other nodes, in cluster mode.
     let cluster: (any ClusterBackplane)?
+    /// The journals of this node's clients, in cluster mode (see ``ClusterSettings/exactResume``).
+    let journal: ClusterJournal?
+    /// Whether clients here are journaled (`cluster.exactResume`).
+    private let journals: Bool
     private let sessions = ShardedMap<ClientID, ClientSession>()
     private let resumeTokens = ShardedMap<String, ClientID>()
     private let rooms = ShardedMap<RoomKey, Room>()
     private let sessionCount = Atomic<Int>(0)
     private let roomCount = Atomic<Int>(0)
     private let changes = Atomic<Int>(0)
+    /// The last row of this node's inbox delivered here.
+    private let frontier = Atomic<Int64>(0)
+    /// Room joins of clients taken over from another node, counted (see ``publish``).
+    private let arrivals = Atomic<Int64>(0)
 
-    init(metrics: RelayMetrics, cluster: (any ClusterBackplane)? = nil) {
+    init(metrics: RelayMetrics, cluster: (any ClusterBackplane)? = nil, journals: Bool = true) {
         self.metrics = metrics
         self.cluster = cluster
+        self.journal = cluster.map { ClusterJournal(inbox: $0.nodeID) }
+        self.journals = journals
     }
 
     // MARK: Sessions
+
+    /// The journal a client that starts here begins with (`nil` outside a cluster): no row of
+    /// this node's inbox received so far can be for it.
+    func freshJournal() -> ClientJournal? {
+        guard self.journals else { return nil }
+        return self.journal.map { ClientJournal(inbox: $0.inbox, start: self.inboxFrontier) }
+    }
+
+    /// The journal a client taken over from another node keeps here (`nil` when this node does
+    /// not journal: a later crash of this node then ends it).
+    func takenOverJournal(_ journal: ClientJournal?) -> ClientJournal? {
+        self.journals ? journal : nil
+    }
+
+    /// The last row of this node's inbox delivered here: every row up to it has been queued for
+    /// each of its recipients on this node.
+    var inboxFrontier: Int64 { self.frontier.load(ordering: .acquiring) }
 
     /// Adds a session; `announce` tells the other nodes (not for an identity taken over from
     /// another node, which the takeover already moved).
@@ -41,7 +68,7 @@ final class RelayHub: Sendable {
         self.sessions.update(session.id) { $0 = session }
         self.resumeTokens.update(session.resumeToken) { $0 = session.id }
         self.metrics.sessionsActive.set(self.sessionCount.wrappingAdd(1, ordering: .relaxed).newValue)
-        if announce { self.announce(.clientUp(session.info, resumeToken: session.resumeToken)) }
+        if announce { self.announce(.clientUp(session.info, resumeToken: session.resumeToken, journal: session.journal)) }
     }
 
     func session(_ id: ClientID) -> ClientSession? { self.sessions[id] }
@@ -111,10 +138,18 @@ final class RelayHub: Sendable {
 
     // MARK: Delivery
 
-    /// Queues `message` for one client, here or on another node.
+    /// Queues `message` for one client, here or on another node; `durable` sends it through the
+    /// database even to a client of this node (when the backplane is up), so it survives this node.
     @discardableResult
-    func send(_ message: OutboundMessage, to id: ClientID, policy: RouteSettings.OverflowPolicy, counter: Counter?, origin: ClusterOrigin? = nil) -> Report {
-        if let session = self.sessions[id] {
+    func send(
+        _ message: OutboundMessage,
+        to id: ClientID,
+        policy: RouteSettings.OverflowPolicy,
+        counter: Counter?,
+        origin: ClusterOrigin? = nil,
+        durable: Bool = false
+    ) -> Report {
+        if let session = self.sessions[id], !(durable && policy == .close && self.cluster?.isReady == true) {
             return self.deliver(message, to: session, policy: policy, counter: counter)
         }
         guard let cluster else {
@@ -152,6 +187,8 @@ final class RelayHub: Sendable {
     }
 
     /// Queues `message` for every member of `room` except `excluded`: one shared buffer.
+    /// `durable` sends it through the database to this node's members too (when the backplane
+    /// is up), so it survives this node.
     @discardableResult
     func publish(
         _ message: OutboundMessage,
@@ -159,42 +196,83 @@ final class RelayHub: Sendable {
         except excluded: ClientID?,
         policy: RouteSettings.OverflowPolicy,
         counter: Counter?,
-        origin: ClusterOrigin? = nil
+        origin: ClusterOrigin? = nil,
+        durable: Bool = false
     ) -> Report {
-        var report = self.publishLocally(message, to: room, except: excluded, policy: policy, counter: counter)
-        guard let cluster else { return report }
         let name = room.clusterName
+        if durable, policy == .close, let cluster, cluster.isReady {
+            let remote = cluster.directory.recipients(of: name, except: excluded)
+            let local = (self.rooms[room]?.sessions ?? []).filter { $0.id != excluded }.count
+            let count = remote.nodes.values.reduce(remote.orphans.count + local, +)
+            guard count > 0 else { return Report() }
+            let envelope = ClusterEnvelope.room(room, message, except: excluded, policy: policy).encoded
+            return self.forward(.toRoom(name, envelope, origin: origin, includingThisNode: true), recipients: count)
+        }
+        // The arrival count at the fan-out: a member taken over from another node later (while
+        // this message's row is still unwritten) gets a copy from this node's writer.
+        let (members, stamp) = self.rooms[room]?.publishing(as: self.arrivals) ?? ([], self.arrivals.load(ordering: .sequentiallyConsistent))
+        var report = self.fanOut(message, to: members, except: excluded, policy: policy, counter: counter)
+        guard let cluster else { return report }
         let remote = cluster.directory.recipients(of: name, except: excluded)
-        if !remote.nodes.isEmpty {
-            let envelope = ClusterEnvelope.room(room, message, except: excluded, policy: policy).encoded  // once for every node
-            for (node, count) in remote.nodes {
-                let item: ClusterOutgoing = policy == .dropOldest ? .media(node: node, envelope) : .toNode(node, room: name, envelope, origin: origin)
-                report = report + self.forward(item, recipients: count)
-            }
+        guard !remote.nodes.isEmpty || !remote.orphans.isEmpty else { return report }
+        let envelope = ClusterEnvelope.room(room, message, except: excluded, policy: policy).encoded  // once for every node
+        if policy == .dropOldest {
+            // Media goes straight to each node with members; members whose node died miss it.
+            for (node, count) in remote.nodes { report = report + self.forward(.media(node: node, envelope), recipients: count) }
+            return report
         }
-        for orphan in remote.orphans where policy != .dropOldest {
-            report = report + self.forward(.toClient(orphan, ClusterEnvelope.client(orphan, message, policy: policy, hops: 0).encoded, origin: origin), recipients: 1)
-        }
-        return report
+        // One item: the database writes one row per node with members (including the inbox of
+        // a node that died, where the members' rows wait for them to resume).
+        let count = remote.nodes.values.reduce(remote.orphans.count, +)
+        return report + self.forward(.toRoom(name, envelope, origin: origin, arrivals: stamp), recipients: count)
+    }
+
+    /// Room joins of clients taken over from another node so far.
+    var arrivalCount: Int64 { self.arrivals.load(ordering: .sequentiallyConsistent) }
+
+    /// Members of `room` taken over from another node after arrival count `stamp`: a message
+    /// published here before they arrived reached neither them (they were not here yet) nor
+    /// their previous node (its row was written after the takeover).
+    func arrived(in room: RoomKey, after stamp: Int64) -> [ClientSession] {
+        self.rooms[room]?.arrived(after: stamp) ?? []
     }
 
     /// Queues `message` for this node's members of `room` except `excluded`: one shared buffer.
+    /// `ref` is the inbox row it came in, for a message from another node.
     func publishLocally(
         _ message: OutboundMessage,
         to room: RoomKey,
         except excluded: ClientID?,
         policy: RouteSettings.OverflowPolicy,
-        counter: Counter?
+        counter: Counter?,
+        ref: ClusterFrameRef? = nil
     ) -> Report {
-        guard let members = self.rooms[room]?.sessions else { return Report() }
+        guard let target = self.rooms[room] else { return Report() }
+        let members = ref.map { target.fanOut(row: $0.seq) } ?? target.sessions
+        return self.fanOut(message, to: members, except: excluded, policy: policy, counter: counter, ref: ref)
+    }
+
+    private func fanOut(
+        _ message: OutboundMessage,
+        to members: [ClientSession],
+        except excluded: ClientID?,
+        policy: RouteSettings.OverflowPolicy,
+        counter: Counter?,
+        ref: ClusterFrameRef? = nil
+    ) -> Report {
         var report = Report()
         let now = NIODeadline.now()  // one clock read for the whole fan-out
         for session in members where session.id != excluded {
-            let one = self.deliver(message, to: session, policy: policy, counter: counter, at: now)
+            let one = self.deliver(message, to: session, policy: policy, counter: counter, at: now, ref: ref)
             report.delivered += one.delivered
             report.dropped += one.dropped
         }
         return report
+    }
+
+    /// A row of this node's inbox was delivered (rows arrive in inbox order).
+    func received(row seq: Int64) {
+        self.frontier.store(seq, ordering: .releasing)
     }
 
     func deliver(
@@ -203,9 +281,10 @@ final class RelayHub: Sendable {
         policy: RouteSettings.OverflowPolicy,
         counter: Counter?,
         at instant: NIODeadline = .now(),
-        divertible: Bool = true
+        divertible: Bool = true,
+        ref: ClusterFrameRef? = nil
     ) -> Report {
-        switch session.enqueue(message, policy: policy, counter: counter, at: instant, divertible: divertible) {
+        switch session.enqueue(message, policy: policy, counter: counter, at: instant, divertible: divertible, ref: ref) {
         case .queued:
             return Report(delivered: 1, dropped: 0)
         case .dropped:
@@ -225,16 +304,18 @@ final class RelayHub: Sendable {
 
     // MARK: Rooms
 
-    /// Adds a client to a room; `false` if the client is unknown or gone.
+    /// Adds a client to a room; `false` if the client is unknown or gone. `arrival`: the client
+    /// was just taken over from another node.
     @discardableResult
-    func join(_ room: RoomKey, client id: ClientID, announce: Bool = true) -> Bool {
+    func join(_ room: RoomKey, client id: ClientID, announce: Bool = true, arrival: Bool = false) -> Bool {
         guard let session = self.sessions[id], session.addRoom(room) else { return false }
-        let created = self.rooms.update(room) { existing -> Bool in
-            let target = existing ?? Room()
-            target.insert(session)
+        let (created, frontier) = self.rooms.update(room) { existing -> (Bool, Int64) in
+            let target = existing ?? Room(frontier: self.inboxFrontier)
+            let frontier = arrival ? target.insertArrival(session, counting: self.arrivals) : target.insert(session)
             defer { existing = target }
-            return existing == nil
+            return (existing == nil, frontier)
         }
+        if let journal { session.journalJoined(room, inbox: journal.inbox, after: frontier) }
         if created { self.metrics.roomsActive.set(self.roomCount.wrappingAdd(1, ordering: .relaxed).newValue) }
         if announce { self.announce(.joined(room: room.clusterName, id)) }
         return true
@@ -242,13 +323,16 @@ final class RelayHub: Sendable {
 
     /// Removes a client from a room.
     func leave(_ room: RoomKey, client id: ClientID, announce: Bool = true) {
-        if announce, self.sessions[id]?.rooms.contains(room) == true { self.announce(.left(room: room.clusterName, id)) }
-        self.sessions[id]?.removeRoom(room)
-        let removed = self.rooms.update(room) { existing -> Bool in
-            guard let target = existing, target.remove(id) else { return false }
-            existing = nil
-            return true
+        let session = self.sessions[id]
+        if announce, session?.rooms.contains(room) == true { self.announce(.left(room: room.clusterName, id)) }
+        session?.removeRoom(room)
+        let (removed, frontier) = self.rooms.update(room) { existing -> (Bool, Int64) in
+            guard let target = existing else { return (false, self.inboxFrontier) }
+            let (empty, frontier) = target.remove(id)
+            if empty { existing = nil }
+            return (empty, frontier)
         }
+        if let journal { session?.journalLeft(room, inbox: journal.inbox, until: frontier) }
         if removed { self.metrics.roomsActive.set(self.roomCount.wrappingSubtract(1, ordering: .relaxed).newValue) }
     }
 

@@ -80,7 +80,7 @@ enum EngineIOPolling {
     private static func newSID(_ state: RelayState) -> String {
         let random = RandomToken.make(length: 20)
         guard let cluster = state.runtime.hub.cluster else { return random }
-        return cluster.nodeID + "." + random
+        return cluster.nodeName + "." + random
     }
 
     /// A `GET` or `POST` of an open session, here or on the node that holds it.
@@ -106,7 +106,7 @@ enum EngineIOPolling {
             let answer = session.eventLoop.flatSubmit { [post] in post.map { session.value.push($0) } ?? session.value.poll() }
             return (try? await answer.get()) ?? .unknownSession
         }
-        guard let cluster = state.runtime.hub.cluster, let node = ClusterPollingRelay.node(of: sid), node != cluster.nodeID,
+        guard let cluster = state.runtime.hub.cluster, let node = ClusterPollingRelay.node(of: sid), node != cluster.nodeName,
             let relay = state.clusterNode?.polling
         else { return .unknownSession }
         let settings = endpoint.settings.socketio

@@ -33,12 +33,17 @@ public struct PluginContext: Sendable {
     var messageType: String?
     /// The rooms a departed client was in (it is no longer in any when plugins hear it left).
     var departedRooms: Set<RoomKey> = []
+    /// In a cluster, deliveries go through the database even to clients of this node, so they
+    /// survive this node (an HTTP request, answered once they are written).
+    var durable = false
 
     /// Sends `message` to one client; returns whether it was queued. `policy` overrides the
     /// route's overflow policy (e.g. `.close` for a control message sent while handling media).
     @discardableResult
     public func send(_ message: OutboundMessage, to id: ClientID, policy: RouteSettings.OverflowPolicy? = nil) -> Bool {
-        let report = self.runtime.hub.send(message, to: id, policy: policy ?? self.overflow, counter: self.route?.outboundCounter, origin: self.origin(of: message))
+        let report = self.runtime.hub.send(
+            message, to: id, policy: policy ?? self.overflow, counter: self.route?.outboundCounter, origin: self.origin(of: message), durable: self.durable
+        )
         self.reportDrops(report, of: message)
         return report.delivered > 0
     }
@@ -86,7 +91,8 @@ public struct PluginContext: Sendable {
             except: excluded,
             policy: policy ?? self.overflow,
             counter: self.route?.outboundCounter,
-            origin: self.origin(of: message)
+            origin: self.origin(of: message),
+            durable: self.durable
         )
         self.reportDrops(report, of: message)
         return report.delivered

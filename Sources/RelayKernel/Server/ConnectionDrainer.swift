@@ -10,6 +10,8 @@ struct ConnectionDrainer: Service {
     func run() async throws {
         try? await gracefulShutdown()
         self.state.logger.notice("draining connections", metadata: ["relay.connections": "\(self.state.liveConnections)"])
+        // In a cluster, frames go out once journaled: journal what waits before writing it.
+        await self.state.clusterNode?.writeJournals(within: .seconds(min(2, self.drainTimeout / 2)))
         self.state.beginDrain()
         let deadline = ContinuousClock.now + .seconds(self.drainTimeout)
         while self.state.liveConnections > 0, ContinuousClock.now < deadline {

@@ -58,11 +58,16 @@ struct PluginHTTPDispatcher: RouterMiddleware {
         return Self.response(await Self.run(pluginRequest, instance: instance, route: route, state: self.state, logger: context.logger))
     }
 
-    /// Runs a plugin's REST handler; what it threw becomes the REST error answer.
+    /// Runs a plugin's REST handler; what it threw becomes the REST error answer. In a cluster the
+    /// request's messages are in the database before it is answered.
     static func run(_ request: PluginHTTPRequest, instance: PluginInstance, route: PluginSetup.HTTPRoute, state: RelayState, logger: Logger) async -> PluginHTTPResponse {
-        let pluginContext = state.runtime.context(instance: instance.name, client: nil, route: nil, logger: logger)
+        var pluginContext = state.runtime.context(instance: instance.name, client: nil, route: nil, logger: logger)
+        let cluster = state.runtime.hub.cluster
+        pluginContext.durable = cluster != nil
         do {
-            return try await route.handler(request, pluginContext)
+            let response = try await route.handler(request, pluginContext)
+            await cluster?.flush()
+            return response
         } catch {
             switch WireError(error, plugin: instance.name, logger: state.logger) {
             case .answer(let error):

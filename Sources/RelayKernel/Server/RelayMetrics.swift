@@ -25,6 +25,13 @@ public final class RelayMetrics: Sendable {
     let clusterIn = Counter(label: "relay_cluster_envelopes_in_total")
     /// Messages delivered here that other nodes' routes sent.
     let clusterDelivered = Counter(label: "relay_messages_out_total", dimensions: RelayMetrics.unrouted(plugin: "cluster"))
+    /// Resumes of a client another node held: filled by its node's hand-over, from its journal,
+    /// or refused (`resumed: false`).
+    let clusterResumes = (
+        handover: Counter(label: "relay_cluster_resumes_total", dimensions: [("result", "handover")]),
+        journal: Counter(label: "relay_cluster_resumes_total", dimensions: [("result", "journal")]),
+        refused: Counter(label: "relay_cluster_resumes_total", dimensions: [("result", "refused")])
+    )
 
     /// Creates the handles through the bootstrapped metrics backend.
     public init() {

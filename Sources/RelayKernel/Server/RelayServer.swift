@@ -59,7 +59,7 @@ public final class RelayServer: Sendable {
         let timers = RelayTimers()
         let backends = try await options.openBackends(file.configuration)
         let runtime = PluginRuntime(
-            hub: RelayHub(metrics: metrics, cluster: backends.cluster),
+            hub: RelayHub(metrics: metrics, cluster: backends.cluster, journals: file.configuration.cluster.exactResume),
             timers: timers,
             store: backends.store,
             records: backends.records,
