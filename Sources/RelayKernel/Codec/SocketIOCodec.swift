@@ -150,7 +150,7 @@ final class SocketIOCodec: Codec {
             }
             if auth == .required, identity == .anonymous {
                 connection.sendDirect(SocketIOPacket.text(.connectError, namespace: namespace, payload: SocketIOPacket.errorPayload("authentication required")))
-                return connection.close(CloseReason(.policyViolation, "authentication required"))
+                return connection.refuse(.authRequired, CloseReason(.policyViolation, "authentication required"))
             }
             await SessionOpener.openFresh(connection, identity: identity, resumeAttempted: false, namespace: namespace, handshake: handshake)
         }
@@ -167,7 +167,14 @@ final class SocketIOCodec: Codec {
             return connection.close(CloseReason(.protocolError, "malformed event"))
         }
         let arguments = Array(elements.dropFirst())
-        let body = arguments.first.flatMap { try? JSONParser.parse($0.readableBytesView).objectValue } ?? [:]
+        let first = arguments.first.flatMap { try? JSONParser.parse($0.readableBytesView) }
+        let body = first?.objectValue ?? [:]
+        if type == "refresh" {
+            // The kernel's own event: `emit("refresh", {token}, ack)` (or the token alone).
+            let token = body["token"]?.stringValue ?? first?.stringValue
+            let answer = packet.id.map(TokenRefresh.Answer.acknowledgement(id:)) ?? .message
+            return TokenRefresh.refresh(connection, token: token, session: session, answer: answer)
+        }
         let message = RelayMessage(
             type: type,
             body: body,

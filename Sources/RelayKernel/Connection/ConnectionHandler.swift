@@ -39,8 +39,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private let protocolHandler: WebSocketProtocolHandler
     /// Values of the endpoint's `:name` segments.
     let parameters: [String: String]
-    /// The peer's IP address.
+    /// The client's IP address (``TrustedProxies`` accounted for).
     let remoteAddress: String?
+    /// The upgrade's `Origin`, for the log of a refusal.
+    let origin: String?
     /// The thread-safe side given to sessions (set once the handler is in the pipeline).
     @exclusivity(unchecked) private(set) var handle: ConnectionHandle?
     @exclusivity(unchecked) private var context: ChannelHandlerContext?
@@ -57,8 +59,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
     @exclusivity(unchecked) var identity: VerifiedIdentity?
     /// Until when the client may authenticate (or connect a namespace), and the close if not.
     @exclusivity(unchecked) private var authDeadline: (at: NIODeadline, reason: CloseReason)?
-    /// When the token expires (seconds since 1970, leeway included).
-    @exclusivity(unchecked) private var tokenExpiry: Double?
+    /// When the token expires and whether the client was warned (see ``TokenRefresh``).
+    @exclusivity(unchecked) var tokenLifetime: TokenLifetime?
     /// The client left deliberately (`leave`, Socket.IO close or disconnect, a clean close code).
     @exclusivity(unchecked) private var leftCleanly = false
     @exclusivity(unchecked) private var ended = false
@@ -80,6 +82,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         self.codec = endpoint.codec.make()
         self.parameters = request.parameters
         self.remoteAddress = request.remoteAddress
+        self.origin = request.origin
         self.request = request
         self.limiter = MessageLimiter(limits: endpoint.settings.limits)
     }
@@ -113,12 +116,12 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private func admit() {
         guard let request = self.request else { return }
         self.request = nil
-        guard !self.state.isDraining else { return self.close(CloseReason(.goingAway, "server shutting down")) }
+        guard !self.state.isDraining else { return self.refuse(.draining, CloseReason(.goingAway, "server shutting down")) }
         guard self.slots.acquireTotal(self.state.counter, limit: self.settings.server.maxConnections) else {
-            return self.close(CloseReason(.tryAgainLater, "server at capacity"))
+            return self.refuse(.capacity, CloseReason(.tryAgainLater, "server at capacity"))
         }
         guard self.slots.acquire(address: self.remoteAddress ?? "unknown", self.state.counter, limit: self.limits.connectionsPerIP) else {
-            return self.close(CloseReason(.policyViolation, "too many connections from this address"))
+            return self.refuse(.addressLimit, CloseReason(.policyViolation, "too many connections from this address"))
         }
         self.codec.start(self, request: request)
     }
@@ -268,7 +271,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     func authenticate(_ token: String, refusal: ((String) -> Void)? = nil) async -> VerifiedIdentity? {
         guard let verifier = self.state.runtime.verifier() else {
             refusal?("no token keys are configured")
-            self.close(CloseReason(.policyViolation, "no token keys are configured"))
+            self.refuse(.token, CloseReason(.policyViolation, "no token keys are configured"))
             return nil
         }
         let identity: VerifiedIdentity
@@ -276,13 +279,13 @@ final class ConnectionHandler: ChannelDuplexHandler {
             identity = try await verifier.verify(token)
         } catch {
             refusal?(error.reason)
-            self.close(CloseReason(.policyViolation, error.reason))
+            self.refuse(.token, CloseReason(.policyViolation, error.reason))
             return nil
         }
-        self.tokenExpiry = identity.expiresAt.map { $0 + self.settings.auth.leeway }
+        self.tokenLifetime = TokenLifetime(identity)
         if let user = identity.userId, !self.slots.acquire(user: user, self.state.counter, limit: self.limits.connectionsPerUser) {
             refusal?("too many connections for this user")
-            self.close(CloseReason(.policyViolation, "too many connections for this user"))
+            self.refuse(.userLimit, CloseReason(.policyViolation, "too many connections for this user"), user: user)
             return nil
         }
         self.identity = identity
@@ -437,16 +440,14 @@ final class ConnectionHandler: ChannelDuplexHandler {
 }
 
 extension ConnectionHandler: LoopSweepable {
-    /// Closes a client that did not authenticate in time, whose token expired, or whose socket
-    /// has not taken a frame for `writeTimeout`; runs the codec's own deadlines.
+    /// Closes a client that did not authenticate in time, warns one whose token is about to
+    /// expire and closes it once it has, closes one whose socket has not taken a frame for
+    /// `writeTimeout`; runs the codec's own deadlines.
     func sweep(at time: SweepTime) {
         if let deadline = self.authDeadline, time.now >= deadline.at {
-            self.close(deadline.reason)
+            self.refuse(.authTimeout, deadline.reason)
         }
-        if let expiry = self.tokenExpiry, time.wallClock > expiry {
-            self.tokenExpiry = nil
-            self.close(CloseReason(.policyViolation, "token expired"))
-        }
+        if self.tokenLifetime != nil { TokenRefresh.sweep(self, at: time) }
         if let blocked = self.writer.blockedSince, time.now - blocked > TimeAmount(seconds: self.limits.writeTimeout) {
             self.writer.blockedSince = nil
             self.metrics.drops(.slowConsumer).increment()

@@ -58,17 +58,26 @@ final class ClientSession: Sendable {
         var diverted = 0
     }
 
-    let info: ClientInfo
+    let id: ClientID
     let bounds: Bounds
     private let state: Mutex<State>
+    /// Who the client is; a token refresh replaces its claims.
+    private let identity: Mutex<ClientInfo>
 
     init(info: ClientInfo, bounds: Bounds, connection: any SessionConnection, resumeToken: String) {
-        self.info = info
+        self.id = info.id
+        self.identity = Mutex(info)
         self.bounds = bounds
         self.state = Mutex(State(connection: connection, resumeToken: resumeToken))
     }
 
-    var id: ClientID { self.info.id }
+    /// What plugins know about the client.
+    var info: ClientInfo { self.identity.withLock { $0 } }
+
+    /// Replaces the client's claims with those of a refreshed token (of the same user).
+    func replaceClaims(_ claims: [String: JSONValue]) {
+        self.identity.withLock { $0 = $0.replacingClaims(claims) }
+    }
 
     var phase: Phase { self.state.withLock { $0.phase } }
 

@@ -83,6 +83,11 @@ final class RelayHub: Sendable {
         self.metrics.sessionsActive.set(self.sessionCount.wrappingSubtract(1, ordering: .relaxed).newValue)
     }
 
+    /// Tells the other nodes that `session`'s info changed (its claims, after a token refresh).
+    func announceUpdate(of session: ClientSession) {
+        self.announce(.clientUp(session.info, resumeToken: session.resumeToken))
+    }
+
     /// Tells the other nodes about a change here (best effort: a backplane that is down
     /// re-registers everything when it reconnects).
     private func announce(_ change: ClusterChange) {

@@ -45,6 +45,7 @@ struct PluginHTTPDispatcher: RouterMiddleware {
         for field in request.headers { headers[field.name.canonicalName] = field.value }
         var query: [String: String] = [:]
         for (name, value) in request.uri.queryParameters { query[String(name)] = String(value) }
+        let client = self.state.currentTable.trustedProxies.client(peer: context.remoteAddress, fields: request.headers)
         let pluginRequest = PluginHTTPRequest(
             method: request.method.rawValue,
             path: request.uri.path,
@@ -52,7 +53,7 @@ struct PluginHTTPDispatcher: RouterMiddleware {
             query: query,
             headers: headers,
             body: body,
-            remoteAddress: context.remoteAddress
+            remoteAddress: client.address
         )
         let pluginContext = self.state.runtime.context(instance: instance.name, client: nil, route: nil, logger: context.logger)
         do {
