@@ -36,6 +36,14 @@ package protocol ClusterBackplane: Sendable {
     /// `prepare` runs just before the takeover commits, so the client is registered here before
     /// any node can address it here (if the commit then fails, the caller unregisters it).
     func claim(_ request: ClusterClaim.Request, prepare: @escaping @Sendable (ClusterClaim) -> Void) async throws -> ClusterClaim?
+
+    /// The nodes heartbeating now, this one included (the server API asks each of them).
+    func liveNodes() async throws -> [String]
+
+    /// Ends the identities of selected clients whose node died (they could still resume
+    /// elsewhere): their rows, rooms and waiting messages go, every node hears they are down.
+    /// Returns them with their rooms, so their plugins hear they left.
+    func endOrphans(_ selector: ClientSelector) async throws -> [(info: ClientInfo, rooms: [String])]
 }
 
 /// One item for the backplane's ordered outbound stream.

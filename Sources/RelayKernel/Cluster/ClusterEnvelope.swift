@@ -18,6 +18,11 @@ enum ClusterEnvelope: Sendable {
     /// Marks a point in this node's outbound stream for a client it just took over: once it
     /// comes back, everything sent to the client before the takeover has arrived.
     case fence(ClientID)
+    /// A server API call node `from` asks this node to answer for its own clients
+    /// (``ControlRequest`` as JSON).
+    case control(id: String, from: String, body: ByteBuffer)
+    /// A node's answer to call `id` (JSON).
+    case controlAnswer(id: String, from: String, body: ByteBuffer)
 
     /// The `hops` of a message this node sent to one of its own clients through the cluster
     /// (see ``ClientSession/startDiverting()``).
@@ -32,6 +37,7 @@ enum ClusterEnvelope: Sendable {
 
     private enum Tag: UInt8 {
         case client = 1, room, handoverRequest, handover, handoverRefused, fence
+        case control = 20, controlAnswer
     }
 
     private enum ContentTag: UInt8 {
@@ -67,6 +73,11 @@ enum ClusterEnvelope: Sendable {
         case .fence(let id):
             buffer.writeInteger(Tag.fence.rawValue)
             Self.write(id.rawValue, into: &buffer)
+        case .control(let id, let node, let body), .controlAnswer(let id, let node, let body):
+            buffer.writeInteger((self.isControlAnswer ? Tag.controlAnswer : Tag.control).rawValue)
+            Self.write(id, into: &buffer)
+            Self.write(node, into: &buffer)
+            Self.write(body, into: &buffer)
         case .handover(let id, nil, let lastSequence):
             buffer.writeInteger(Tag.handoverRefused.rawValue)
             Self.write(id.rawValue, into: &buffer)
@@ -83,6 +94,11 @@ enum ClusterEnvelope: Sendable {
             }
         }
         return buffer
+    }
+
+    private var isControlAnswer: Bool {
+        if case .controlAnswer = self { return true }
+        return false
     }
 
     private static func policyByte(_ policy: RouteSettings.OverflowPolicy) -> UInt8 {
@@ -152,6 +168,10 @@ enum ClusterEnvelope: Sendable {
             self = .handoverRequest(id, toNode: node, lastSeen: Int(try Self.readInt(&buffer)))
         case .fence:
             self = .fence(ClientID(try Self.readString(&buffer)))
+        case .control:
+            self = .control(id: try Self.readString(&buffer), from: try Self.readString(&buffer), body: try Self.readBytes(&buffer))
+        case .controlAnswer:
+            self = .controlAnswer(id: try Self.readString(&buffer), from: try Self.readString(&buffer), body: try Self.readBytes(&buffer))
         case .handoverRefused:
             let id = ClientID(try Self.readString(&buffer))
             self = .handover(id, frames: nil, lastSequence: Int(try Self.readInt(&buffer)))

@@ -7,6 +7,8 @@ import Synchronization
 /// clients whose node died and who did not come back.
 package final class ClusterNode: Sendable {
     let state: RelayState
+    /// Server API calls to and from the other nodes.
+    let control = ClusterControl()
     private let handovers = Mutex<[ClientID: CheckedContinuation<(frames: [ClusterEnvelope.HandedFrame], lastSequence: Int)?, Never>]>([:])
 
     init(state: RelayState) {
@@ -49,6 +51,10 @@ package final class ClusterNode: Sendable {
         case .handover(let id, let frames, let lastSequence):
             let waiter = self.handovers.withLock { $0.removeValue(forKey: id) }
             waiter?.resume(returning: frames.map { ($0, lastSequence) })
+        case .control(let id, let node, let body):
+            self.control.serve(id: id, from: node, body: body, state: self.state)
+        case .controlAnswer(let id, let node, let body):
+            self.control.arrived(id: id, from: node, answer: body)
         }
     }
 

@@ -114,6 +114,9 @@ final class RelayHub: Sendable {
 
     var allSessions: [ClientSession] { self.sessions.values }
 
+    /// How many client identities this node holds.
+    var sessionTotal: Int { self.sessionCount.load(ordering: .relaxed) }
+
     // MARK: Delivery
 
     /// Queues `message` for one client, here or on another node.

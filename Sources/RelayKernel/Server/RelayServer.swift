@@ -148,6 +148,7 @@ public final class RelayServer: Sendable {
         let router = Router(context: RelayRequestContext.self)
         router.add(middleware: CORSPolicy(state: state))
         router.add(middleware: PluginHTTPDispatcher(state: state))
+        ServerAPI(state: state).register(on: router)
         router.get("/healthz") { _, _ in Self.jsonResponse(["status": "ok"]) }
         router.get("/readyz") { _, _ in
             if state.isDraining { return Self.jsonResponse(["status": "draining"], status: .serviceUnavailable) }
