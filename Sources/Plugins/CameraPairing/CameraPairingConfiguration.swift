@@ -29,10 +29,15 @@ public struct CameraPairingConfiguration: Decodable, Sendable {
     public var endedMailboxTTL: Double = 60
     /// Path prefix of the REST fallback (`<prefix>/join/:code`, …).
     public var restPrefix = "/cam"
+    /// Failed joins (unknown, expired or already paired code) one client address may make per
+    /// ``joinFailureWindow``, over REST and WebSocket together; beyond it HTTP 429 / `rate_limited`.
+    public var joinFailures = 10
+    /// The window of ``joinFailures``, in seconds, from an address's first failure.
+    public var joinFailureWindow: Double = 60
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case codeLength, codeTTL, idleTimeout, holdMessages, holdBytes, mailboxMessages, mailboxBytes
-        case maxPollWait, pollRecheckInterval, maxSignalBytes, endedMailboxTTL, restPrefix
+        case maxPollWait, pollRecheckInterval, maxSignalBytes, endedMailboxTTL, restPrefix, joinFailures, joinFailureWindow
     }
 
     /// The defaults.
@@ -56,6 +61,8 @@ public struct CameraPairingConfiguration: Decodable, Sendable {
         self.maxSignalBytes = try read(.maxSignalBytes, self.maxSignalBytes)
         self.endedMailboxTTL = try read(.endedMailboxTTL, self.endedMailboxTTL)
         self.restPrefix = try read(.restPrefix, self.restPrefix)
+        self.joinFailures = try read(.joinFailures, self.joinFailures)
+        self.joinFailureWindow = try read(.joinFailureWindow, self.joinFailureWindow)
 
         func check(_ valid: Bool, _ key: CodingKeys, _ message: String) throws {
             guard valid else { throw DecodingError.dataCorruptedError(forKey: key, in: container, debugDescription: message) }
@@ -71,6 +78,8 @@ public struct CameraPairingConfiguration: Decodable, Sendable {
         try check(self.pollRecheckInterval > 0, .pollRecheckInterval, "must be positive")
         try check(self.maxSignalBytes > 0, .maxSignalBytes, "must be positive")
         try check(self.endedMailboxTTL > 0, .endedMailboxTTL, "must be positive")
+        try check(self.joinFailures >= 1, .joinFailures, "must be at least 1")
+        try check(self.joinFailureWindow > 0, .joinFailureWindow, "must be positive")
         try check(
             self.restPrefix.hasPrefix("/") && !self.restPrefix.hasSuffix("/") && !self.restPrefix.contains(":"),
             .restPrefix,
@@ -83,4 +92,9 @@ public struct CameraPairingConfiguration: Decodable, Sendable {
 
     var codeTTLMilliseconds: Int64 { Self.milliseconds(self.codeTTL) }
     var idleMilliseconds: Int64 { Self.milliseconds(self.idleTimeout) }
+
+    /// The limit on failed joins per client address.
+    var joinLimit: FailedAttemptLimit {
+        FailedAttemptLimit(failures: self.joinFailures, window: .milliseconds(Self.milliseconds(self.joinFailureWindow)))
+    }
 }
