@@ -76,6 +76,10 @@ def test_an_untrusted_peer_cannot_choose_its_address(relay):
         assert not is_refused(first) and is_refused(second), (trusted, first, second)
         line = refusals(server, "ip_limit")[-1]
         assert line["client.address"] == HOST and "url.scheme" not in line, line
+        # The client that got its place is unharmed.
+        ws, _ = first
+        ws.send_json({"type": "ping"})
+        assert ws.expect("pong")["type"] == "pong"
 
 
 def test_refusal_logs_carry_the_forwarded_address_and_scheme_only_from_a_trusted_proxy(relay):
