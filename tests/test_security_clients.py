@@ -114,7 +114,7 @@ def relay_js_config() -> dict:
 
 def test_relay_js_refreshes_with_get_token_and_keeps_the_connection(relay, browser):
     server = relay(relay_js_config())
-    driver = browser()
+    driver = browser()  # first: the short-lived token must not expire while Chromium starts
     client_id = open_with_tokens(driver, server, [server.token("alice", ttl=3), server.token("alice")])
     assert client_id
     deadline = time.monotonic() + 5
@@ -130,11 +130,11 @@ def test_relay_js_refreshes_with_get_token_and_keeps_the_connection(relay, brows
 
 def test_relay_js_reconnects_and_resumes_after_token_expired(relay, browser):
     server = relay(relay_js_config())
+    driver = browser()  # first: the short-lived token must not expire while Chromium starts
     # The refresh gets another user's token: refused, so the relay closes at the first exp.
-    tokens = [server.token("alice", ttl=2), server.token("mallory"), server.token("alice")]
-    driver = browser()
+    tokens = [server.token("alice", ttl=3), server.token("mallory"), server.token("alice")]
     client_id = open_with_tokens(driver, server, tokens)
-    deadline = time.monotonic() + 8
+    deadline = time.monotonic() + 10
     while not any(e["event"] == "state" and e["state"] == "open" and e["resumed"] for e in events(driver)):
         assert time.monotonic() < deadline, events(driver)
         time.sleep(0.1)
