@@ -9,6 +9,7 @@ dashboard receive it, and the REST history has it.
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 import threading
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from relay_helpers import wait_until
+from relay_helpers import RELAY_BIN, SECRET, wait_until
 from test_ml_alerts import SERVICE, WS, connect_auth, ml_config, register_stream, send_subscribe
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "ml-service"
@@ -113,3 +114,33 @@ def test_ml_service_example_finds_streams_over_rest(relay, tmp_path):
         assert service.finish(30) == 0, "\n".join(service.lines)
     finally:
         service.kill()
+
+
+def test_ml_service_example_refreshes_its_token_and_keeps_its_connection(relay, tmp_path):
+    """Issue 16 item 2: with --token-command the example answers every `token_expiring` with a
+    fresh token, so its one connection outlives each 4 s token and still works after them."""
+    srv = relay(ml_config(tmp_path / "ml.sqlite", auth={"leeway": 0, "refreshWindow": 2}))
+    url = srv.url(WS)
+    alice = srv.token("alice")
+    stream = register_stream(srv, alice, "Front door")
+    mint = (f"RELAY_JWT_SECRET={shlex.quote(SECRET)} {shlex.quote(str(RELAY_BIN))} token --sub ml-1 "
+            "--claim role=ml-service --ttl 4")
+    service = Script("client.py", "--url", url, "--token-command", mint, "--stream", stream,
+                     "--max-alerts", "1", "--timeout", "40")
+    producer = None
+    try:
+        service.wait_lines("subscribed", 1, 15)
+        service.wait_lines("token refreshed", 3, 20)  # past the first two tokens' exp
+        producer = Script("producer.py", "--url", url, "--token", alice, "--stream", stream,
+                          "--frames", "50", "--fps", "60", "--anomaly-at", "30", "--wait-alerts", "1",
+                          "--timeout", "15")
+        assert producer.finish(30) == 0, "\n".join(producer.lines)
+        assert service.finish(30) == 0, "\n".join(service.lines)
+    finally:
+        service.kill()
+        if producer:
+            producer.kill()
+    assert any(line.startswith("alert ") for line in service.lines), service.lines
+    # one connection throughout: never resumed, never subscribed again
+    assert not any(line.startswith(("resumed", "refused", "relay:")) for line in service.lines), service.lines
+    assert len([line for line in service.lines if line.startswith("subscribed")]) == 1, service.lines
