@@ -6,8 +6,9 @@
 #
 #   scripts/package.sh [--debug] [--skip-build] [--output DIR]
 #
-# --debug        package the debug build (.build) instead of a release build (.build-release):
-#                the same layout and linking, minutes faster; CI's packaging test uses it
+# --debug        package a debug build (in .build-package) instead of a release build
+#                (.build-release): the same layout and linking, minutes faster; CI's packaging
+#                test uses it
 # --skip-build   package what the last build left
 # --output DIR   where the tarball goes (default: dist/)
 set -euo pipefail
@@ -19,7 +20,7 @@ build=1
 output=dist
 while [ $# -gt 0 ]; do
     case "$1" in
-        --debug) configuration=debug; scratch=.build ;;
+        --debug) configuration=debug; scratch=.build-package ;;
         --skip-build) build=0 ;;
         --output) output="$2"; shift ;;
         *) echo "usage: $0 [--debug] [--skip-build] [--output DIR]" >&2; exit 2 ;;
@@ -28,12 +29,8 @@ while [ $# -gt 0 ]; do
 done
 
 if [ "$build" = 1 ]; then
-    if [ "$configuration" = debug ]; then
-        # Bring the shared debug build up to date first, so that the static link below
-        # recompiles nothing: objects compiled with --static-swift-stdlib name the static
-        # Foundation libraries, and a later plain `swift build` could not link them.
-        swift build --product relay
-    fi
+    # Never in the shared .build: objects compiled for --static-swift-stdlib name the static
+    # Foundation libraries, and a later plain `swift build` there would fail to link them.
     swift build -c "$configuration" --product relay --static-swift-stdlib --scratch-path "$scratch"
 fi
 binary="$scratch/$configuration/relay"

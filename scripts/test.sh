@@ -55,6 +55,7 @@ echo "== benchmark smoke (every scenario for seconds, debug builds, no timing as
 smoke_results=$(mktemp /tmp/relay-bench-smoke.XXXXXX.jsonl)
 Benchmarks/run.sh --smoke --debug --results "$smoke_results"
 rm -f "$smoke_results"
+python3 Benchmarks/tools/polling-bench.py --smoke --relay .build/debug/relay
 
 echo "== fuzzing (libFuzzer: each target 30 s; Fuzz/README.md)"
 # Last: it rebuilds the kernel and plugins instrumented in .build (the dependencies are reused).

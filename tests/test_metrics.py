@@ -95,7 +95,7 @@ def test_messages_are_labelled_by_endpoint_type_and_plugin(srv, topic):
     srv.wait_metric("relay_messages_in_total", lambda v: v >= pings + 1, **kernel)
 
 
-CLIENT_CLOSES = [(1000, "1000"), (1001, "1001"), (None, "1005"), (3001, "3xxx"), (4321, "4xxx"), (2999, "other")]
+CLIENT_CLOSES = [(1000, "1000"), (1001, "1001"), (None, "1005"), (3001, "3xxx"), (4321, "4xxx")]
 
 
 @pytest.mark.parametrize("code,label", CLIENT_CLOSES, ids=[label for _, label in CLIENT_CLOSES])
@@ -110,6 +110,19 @@ def test_client_initiated_closes_are_counted_by_code(srv, code, label):
         ws.recv_message(timeout=3)
     srv.wait_metric("relay_closes_total", lambda v: v == before + 1, **series)
     assert srv.metric("relay_closes_total", initiator="server") == server_closes  # answering is not closing
+
+
+def test_a_reserved_close_code_is_a_protocol_error_the_server_counts(srv):
+    client_closes = srv.metrics().total("relay_closes_total", initiator="client")
+    protocol_errors = srv.metric("relay_closes_total", initiator="server", code="1002")
+    ws = srv.raw("/ws")
+    ws.expect("connected")
+    ws.send_frame(OP_CLOSE, struct.pack("!H", 2999))  # reserved (RFC 6455 §7.4.2)
+    with pytest.raises(Closed) as closed:
+        ws.recv_message(timeout=3)
+    assert closed.value.code == 1002
+    srv.wait_metric("relay_closes_total", lambda v: v == protocol_errors + 1, initiator="server", code="1002")
+    assert srv.metrics().total("relay_closes_total", initiator="client") == client_closes
 
 
 def test_process_metrics_describe_this_process(relay):

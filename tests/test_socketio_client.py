@@ -1,4 +1,5 @@
-"""Socket.IO compatibility with the real python-socketio client (transports=['websocket']):
+"""Socket.IO compatibility with the real python-socketio client (transports=['websocket'], and at
+the end its default transports, long-polling then the upgrade, and transports=['polling']):
 connect, emit and receive, call with an acknowledgement, the CONNECT auth payload's token,
 binary attachments, namespaces, kernel errors as `error` events, and a python-socketio device
 in the same recording room as a json device, each seeing the other's events.
@@ -14,6 +15,7 @@ from typing import Any, Callable
 import pytest
 import socketio
 
+from engineio_polling import shared_relay
 from recording_helpers import JsonDevice
 from relay_helpers import HOST, RelayServer
 
@@ -271,3 +273,139 @@ def test_json_desktop_starts_python_socketio_phones(server, make_client):
     assert stop["reason"] == "duration"
     for _, inbox in phones:
         assert inbox.expect("stop_recording", timeout=3) == (stop,)
+
+
+# ---------------------------------------------------------------------------
+# HTTP long-polling (issue 15): the default transports (polling, then the upgrade) and polling only
+# ---------------------------------------------------------------------------
+
+
+def short_ping_config() -> dict:
+    """config() with 1 s pings. python-engineio's client can lose its own close packet in a race
+    (its writer exits on the state change before sending it) and then waits for the server's next
+    ping to end its last poll: short pings keep that wait (at teardown) to a second."""
+    cfg = config()
+    for endpoint in cfg["endpoints"]:
+        if endpoint["codec"] == "socketio":
+            endpoint.setdefault("socketio", {}).update({"pingInterval": 1000, "pingTimeout": 1000})
+    return cfg
+
+
+_polling_server_relay, polling_server = shared_relay("polling_server", short_ping_config)
+
+
+@pytest.fixture
+def connect_with(make_client) -> Callable[..., tuple[socketio.Client, Inbox]]:
+    """A python-socketio client connected with the given transports (None: its defaults)."""
+
+    def connect(server: RelayServer, transports: list[str] | None, events: tuple[str, ...] = (),
+                auth: dict | None = None, path: str = "socket.io",
+                namespaces: list[str] | None = None) -> tuple[socketio.Client, Inbox]:
+        client, inbox = make_client(server, events, namespaces=namespaces, connect=False)
+        chosen: dict[str, Any] = {} if transports is None else {"transports": transports}
+        client.connect(f"http://{HOST}:{server.port}", socketio_path=path, auth=auth, namespaces=namespaces,
+                       wait_timeout=WAIT, **chosen)
+        return client, inbox
+
+    return connect
+
+
+def exchange(client: socketio.Client, inbox: Inbox) -> None:
+    """Emit and receive, call with an ack, binary attachments both ways."""
+    client.emit("message", ({"a": 1}, "two", 3))
+    assert inbox.expect("message-back") == ({"a": 1}, "two", 3)
+    assert client.call("message-with-ack", (1, "2", {"3": [False]}), timeout=WAIT) == (1, "2", {"3": [False]})
+    blob = bytes(range(256)) * 4
+    client.emit("message", (blob, {"nested": b"\x00\x01"}))
+    assert inbox.expect("message-back") == (blob, {"nested": b"\x00\x01"})
+    assert client.call("message-with-ack", {"file": b"abc", "name": "f"}, timeout=WAIT) == {"file": b"abc", "name": "f"}
+
+
+def test_default_transports_poll_first_then_upgrade_to_websocket(polling_server, connect_with):
+    client, inbox = connect_with(polling_server, None, ("auth", "message-back"))
+    assert client.eio.upgrades == ["websocket"], "the session did not start with a polling handshake"
+    deadline = time.monotonic() + WAIT
+    while client.transport() != "websocket" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert client.transport() == "websocket"
+    assert inbox.expect("auth") == ({},)
+    exchange(client, inbox)
+    assert client.transport() == "websocket"
+
+
+def test_polling_only_transport(polling_server, connect_with):
+    client, inbox = connect_with(polling_server, ["polling"], ("auth", "message-back"))
+    assert client.transport() == "polling"
+    assert inbox.expect("auth") == ({},)
+    exchange(client, inbox)
+    time.sleep(0.5)
+    assert client.transport() == "polling"
+
+
+@pytest.mark.parametrize("transports", [None, ["polling"]], ids=["default", "polling"])
+def test_custom_namespace_over_polling_and_upgrade(polling_server, connect_with, transports):
+    client, inbox = connect_with(polling_server, transports, ("auth", "message-back"), namespaces=["/custom"])
+    assert inbox.expect("auth") == ({},)
+    client.emit("message", "in custom", namespace="/custom")
+    assert inbox.expect("message-back") == ("in custom",)
+    assert client.call("message-with-ack", 7, namespace="/custom", timeout=WAIT) == 7
+
+
+@pytest.mark.parametrize("transports", [None, ["polling"]], ids=["default", "polling"])
+def test_auth_payload_token_over_polling_and_upgrade(polling_server, connect_with, transports):
+    token = polling_server.token("alice")
+    client, inbox = connect_with(polling_server, transports, ("auth", "message-back"), auth={"token": token},
+                                 path="secure.io")
+    assert inbox.expect("auth") == ({"token": token},)
+    client.emit("message", "authenticated")
+    assert inbox.expect("message-back") == ("authenticated",)
+
+
+@pytest.mark.parametrize("transports", [None, ["polling"]], ids=["default", "polling"])
+def test_a_refused_connect_over_polling_fails_promptly(polling_server, transports):
+    """A CONNECT refused over long-polling (44) makes python-socketio's connect() raise at once,
+    every time. (Should the close packet come in the same response as the CONNECT_ERROR,
+    python-engineio's reader empties the send queue under its writer, which then waits
+    max(pingInterval, pingTimeout) + 5 s before connect() gives up.)"""
+    for _ in range(5):
+        refused = socketio.Client(reconnection=False)
+        started = time.monotonic()
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            refused.connect(f"http://{HOST}:{polling_server.port}", transports=transports or ["polling", "websocket"],
+                            socketio_path="secure.io", auth={"token": "not-a-jwt"}, wait_timeout=REFUSAL_WAIT)
+        assert time.monotonic() - started < REFUSAL_WAIT + 2
+
+
+@pytest.mark.parametrize("transports", [None, ["polling"]], ids=["default", "polling"])
+def test_python_socketio_over_polling_shares_a_recording_room_with_a_json_device(polling_server, connect_with,
+                                                                                  transports):
+    session = f"s-{uuid.uuid4().hex[:8]}"
+    desktop, inbox = connect_with(polling_server, transports, EVENTS)
+    desktop.emit("join_session", {"sessionId": session, "deviceType": "desktop", "viewType": "front"})
+    (joined,) = inbox.expect("joined_session")
+    assert joined["deviceId"] == desktop.get_sid()
+    inbox.expect("device_joined")
+    phone = JsonDevice(polling_server)
+    phone.send("join_session", {"sessionId": session, "deviceType": "mobile", "viewType": "side"})
+    phone.expect("joined_session")
+    phone.expect("device_joined")
+    assert inbox.expect("device_joined")[0]["deviceId"] == phone.id
+    ack = desktop.call("start_recording", {"sessionId": session, "postureLabel": "p", "duration": 60000},
+                       timeout=WAIT)
+    (start,) = inbox.expect("start_recording")
+    assert phone.expect("start_recording") == start and ack == {**start, "success": True}
+    desktop.disconnect()
+    # A clean leave: the room hears it at once, not after the 30 s resume grace.
+    assert phone.expect("device_disconnected", timeout=WAIT)["deviceId"] == joined["deviceId"]
+
+
+def test_a_polling_client_receives_a_burst_of_events(polling_server, connect_with):
+    """40 events wait for one GET: python-engineio's client refuses a payload of more than 16
+    packets (`Payload.max_decode_packets`), so the relay must not put more in one response."""
+    client, inbox = connect_with(polling_server, ["polling"], ("auth", "message-back"))
+    assert inbox.expect("auth") == ({},)
+    for n in range(40):
+        client.emit("message", n)
+    assert [inbox.expect("message-back")[0] for _ in range(40)] == list(range(40))
+    assert client.call("message-with-ack", "still connected", timeout=WAIT) == "still connected"
+

@@ -3,7 +3,8 @@
 against a relay started with deploy/socketio-test-suite.yaml (the `echo` plugin, namespaces
 "/" and "/custom", pingInterval 300, pingTimeout 200, maxPayload 1000000).
 
-HTTP long-polling is out of scope: it is answered with HTTP 400 (tested here too).
+The 10 HTTP long-polling cases of the suite (handshake, heartbeat, close, upgrade) are in
+test_socketio_polling.py and test_socketio_upgrade.py, so that all 32 run against that file.
 The json-endpoint side (`?EIO=4` on a `json` endpoint closes 1003) is in test_close_codes.py.
 """
 
@@ -15,12 +16,13 @@ import time
 import pytest
 from websockets.exceptions import InvalidStatus
 
+from engineio_polling import PollingSession
 from relay_helpers import RelayServer
 from socketio_helpers import LOCAL_ENV, SOCKETIO_SUITE_YAML, EIOClient
 
 PING_INTERVAL = 0.300
 PING_TIMEOUT = 0.200
-CONNECT_TIMEOUT = 1.0  # deploy/socketio-test-suite.yaml
+CONNECT_TIMEOUT = 1.5  # deploy/socketio-test-suite.yaml
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +130,8 @@ def test_close_packet_forcefully_closes_the_session(suite):
 
 
 def test_websocket_half_of_the_upgrade_probe(suite):
-    # An upgrade from long-polling is out of scope, but a client's probe ping is still answered.
+    # Without a long-polling session to take over (no `sid`), a probe ping is still answered and
+    # an upgrade packet ignored (the upgrade itself: test_socketio_upgrade.py).
     socket = EIOClient(suite)
     socket.send("2probe")
     assert socket.recv_packet() == "3probe"
@@ -330,26 +333,12 @@ def test_a_malformed_packet_affects_no_other_connection(suite):
     assert bystander.recv_packet() == '42["message-back","fine"]'
 
 
-# ---------------------------------------------------------------------------
-# Out of scope: HTTP long-polling
-# ---------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("method,query", [
-    ("GET", "EIO=4&transport=polling"),
-    ("POST", "EIO=4&transport=polling"),
-    ("PUT", "EIO=4&transport=polling"),
-    ("GET", "EIO=4&transport=polling&sid=abc"),
-    ("GET", "transport=polling"),
-])
-def test_long_polling_is_answered_400(suite, method, query):
-    status, _, _ = suite.http_request(method, f"/socket.io/?{query}", body="1" if method != "GET" else None)
-    assert status == 400
-
-
-def test_long_polling_refusal_leaves_websocket_sessions_alone(suite):
+def test_long_polling_next_to_websocket_sessions(suite):
+    # A long-polling session, and a malformed polling body, leave WebSocket sessions alone.
     socket = connected(suite)
-    assert suite.http_get("/socket.io/?EIO=4&transport=polling")[0] == 400
+    session = PollingSession(suite.port, server=suite)
+    session.send("40")
+    assert session.packets_until(lambda got: len(got) >= 2)[1] == '42["auth",{}]'
+    assert session.post_raw(b"\x1e").status == 400
     socket.send('42["message","after polling"]')
     assert socket.recv_packet() == '42["message-back","after polling"]'
-

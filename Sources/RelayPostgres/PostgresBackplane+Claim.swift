@@ -1,6 +1,6 @@
 import NIOCore
 import PostgresNIO
-public import RelayKernel
+package import RelayKernel
 import Synchronization
 
 extension PostgresBackplane {
@@ -29,7 +29,7 @@ extension PostgresBackplane {
             guard let row = rows.first else { return nil }
             let (id, previous, text, alive) = try row.decode((String, String?, String, Bool).self)
             guard previous != self.nodeID, let json = try? JSONParser.parse(text.utf8), let info = ClientInfo(json: json),
-                info.userId == request.userId, info.endpoint == request.endpoint
+                info.userId == request.userId, info.endpoint == request.endpoint, info.namespace == request.namespace
             else { return nil }
             try await self.database.query(
                 "UPDATE relay_clients SET node_id = \(self.nodeID), resume_token = NULL, detached_at = NULL WHERE client_id = \(id)",

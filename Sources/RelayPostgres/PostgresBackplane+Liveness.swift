@@ -145,6 +145,7 @@ extension PostgresBackplane {
             }
             if reaped {
                 self.directory.apply(.nodeDied(node))
+                self.node.withLock { $0 }?.nodeDied(node)
                 self.logger.warning("node stopped heartbeating; its clients may resume elsewhere", metadata: ["relay.cluster.dead_node": "\(node)"])
             }
         }

@@ -1,8 +1,8 @@
-public import Logging
+package import Logging
 import Metrics
 import NIOCore
 import PostgresNIO
-public import RelayKernel
+package import RelayKernel
 import Synchronization
 
 /// The cluster backplane on PostgreSQL.
@@ -35,7 +35,7 @@ package final class PostgresBackplane: ClusterBackplane {
     let needsResync = Atomic<Bool>(true)
     private let connectionIDs = Atomic<Int>(0)
     /// The kernel side, once running.
-    private let node = Mutex<ClusterNode?>(nil)
+    let node = Mutex<ClusterNode?>(nil)
     let dropped = Counter(label: "relay_drops_total", dimensions: [("reason", "cluster_unavailable")])
     /// 1 while the backplane is connected (LISTEN running, outbox open), else 0.
     private let up = Meter(label: "relay_cluster_backplane_up")

@@ -58,9 +58,10 @@ func pingpong(_ bench: Bench, _ spec: PingPongSpec) async throws -> Report {
     for connection in connections { try await onLoop(connection) { connection.mode = .pinger } }
     let perConnection = spec.rate / Double(spec.connections)
 
-    func run(_ duration: Double) async throws -> (sent: Int, cpu: Double?) {
+    func run(_ duration: Double) async throws -> (sent: Int, cpu: Double?, clientCPU: Double) {
         try await bench.board.reset(minSeq: 0)
         let cpu0 = bench.cpu()
+        let clientCPU0 = Proc.selfCPUSeconds()
         let total = max(1, Int(duration * perConnection))
         let senders = connections.enumerated().map { index, connection in
             PacedSender(
@@ -74,13 +75,13 @@ func pingpong(_ bench: Bench, _ spec: PingPongSpec) async throws -> Report {
         }
         let sent = try await runPaced(senders)
         try await bench.drain(expected: sent)
-        return (sent, bench.cpu().flatMap { c in cpu0.map { c - $0 } })
+        return (sent, bench.cpu().flatMap { c in cpu0.map { c - $0 } }, Proc.selfCPUSeconds() - clientCPU0)
     }
 
     bench.log("pingpong: warm-up")
     _ = try await run(bench.smoke ? 0.3 : 1.0)
     bench.log("pingpong: \(spec.connections) connections, \(spec.rate)/s for \(spec.duration) s")
-    let (sent, cpu) = try await run(spec.duration)
+    let (sent, cpu, clientCPU) = try await run(spec.duration)
     let m = try await bench.board.collect()
     await closeAll(connections)
 
@@ -92,6 +93,7 @@ func pingpong(_ bench: Bench, _ spec: PingPongSpec) async throws -> Report {
     report.addLatency(m)
     report.add("errors", m.errors)
     if let cpu { report.add("server_cpu_us_per_msg", cpu * 1e6 / Double(max(1, m.received)), decimals: 2) }
+    report.add("client_cpu_us_per_msg", clientCPU * 1e6 / Double(max(1, m.received)), decimals: 2)
     return report
 }
 
@@ -447,6 +449,7 @@ func connectStorm(_ bench: Bench, concurrency: Int, duration: Double, maxConnect
     let start = monotonicNanos()
     let deadline = start + UInt64(duration * 1e9)
     let cpu0 = bench.cpu()
+    let clientCPU0 = Proc.selfCPUSeconds()
     let results = try await withThrowingTaskGroup(of: ([UInt64], Int, String?).self) { group in
         let perWorker = max(1, maxConnections / concurrency)
         for _ in 0..<concurrency {
@@ -489,6 +492,7 @@ func connectStorm(_ bench: Bench, concurrency: Int, duration: Double, maxConnect
         if firstError == nil { firstError = first }
     }
     let cpu = bench.cpu().flatMap { c in cpu0.map { c - $0 } }
+    let clientCPU = Proc.selfCPUSeconds() - clientCPU0
 
     var report = Report(scenario: "connect-storm", target: bench.label)
     report.add("concurrency", concurrency)
@@ -499,6 +503,7 @@ func connectStorm(_ bench: Bench, concurrency: Int, duration: Double, maxConnect
     report.add("max_ms", m.maxMs, decimals: 3)
     report.add("errors", errors)
     if let cpu { report.add("server_cpu_us_per_conn", cpu * 1e6 / Double(max(1, m.received)), decimals: 1) }
+    report.add("client_cpu_us_per_conn", clientCPU * 1e6 / Double(max(1, m.received)), decimals: 1)
     if let firstError { report.add("first_error", .string(firstError), line: false) }
     return report
 }

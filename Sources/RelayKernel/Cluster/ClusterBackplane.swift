@@ -97,12 +97,15 @@ package struct ClusterClaim: Sendable {
         package var userId: String?
         /// The endpoint of the new connection (must match the identity's).
         package var endpoint: String
+        /// The Socket.IO namespace asked for (must match the identity's; `nil` for `json`).
+        package var namespace: String?
 
         /// Creates a request.
-        package init(resumeToken: String, userId: String?, endpoint: String) {
+        package init(resumeToken: String, userId: String?, endpoint: String, namespace: String? = nil) {
             self.resumeToken = resumeToken
             self.userId = userId
             self.endpoint = endpoint
+            self.namespace = namespace
         }
     }
 

@@ -23,6 +23,11 @@ enum ClusterEnvelope: Sendable {
     case control(id: String, from: String, body: ByteBuffer)
     /// A node's answer to call `id` (JSON).
     case controlAnswer(id: String, from: String, body: ByteBuffer)
+    /// An Engine.IO long-polling request (a `GET`, or a `POST` with its body) that reached a node
+    /// other than the one holding session `sid`; the answer goes back to `replyTo` as `request`.
+    case pollRequest(UInt64, sid: String, post: ByteBuffer?, replyTo: String)
+    /// The answer to a forwarded long-polling request.
+    case pollResponse(UInt64, status: Int, contentType: String, body: ByteBuffer)
 
     /// The `hops` of a message this node sent to one of its own clients through the cluster
     /// (see ``ClientSession/startDiverting()``).
@@ -36,7 +41,7 @@ enum ClusterEnvelope: Sendable {
     }
 
     private enum Tag: UInt8 {
-        case client = 1, room, handoverRequest, handover, handoverRefused, fence
+        case client = 1, room, handoverRequest, handover, handoverRefused, fence, pollGet, pollPost, pollResponse
         case control = 20, controlAnswer
     }
 
@@ -77,6 +82,18 @@ enum ClusterEnvelope: Sendable {
             buffer.writeInteger((self.isControlAnswer ? Tag.controlAnswer : Tag.control).rawValue)
             Self.write(id, into: &buffer)
             Self.write(node, into: &buffer)
+            Self.write(body, into: &buffer)
+        case .pollRequest(let request, let sid, let post, let replyTo):
+            buffer.writeInteger(post == nil ? Tag.pollGet.rawValue : Tag.pollPost.rawValue)
+            buffer.writeInteger(request)
+            Self.write(sid, into: &buffer)
+            Self.write(replyTo, into: &buffer)
+            if let post { Self.write(post, into: &buffer) }
+        case .pollResponse(let request, let status, let contentType, let body):
+            buffer.writeInteger(Tag.pollResponse.rawValue)
+            buffer.writeInteger(request)
+            buffer.writeInteger(UInt16(clamping: status))
+            Self.write(contentType, into: &buffer)
             Self.write(body, into: &buffer)
         case .handover(let id, nil, let lastSequence):
             buffer.writeInteger(Tag.handoverRefused.rawValue)
@@ -172,6 +189,15 @@ enum ClusterEnvelope: Sendable {
             self = .control(id: try Self.readString(&buffer), from: try Self.readString(&buffer), body: try Self.readBytes(&buffer))
         case .controlAnswer:
             self = .controlAnswer(id: try Self.readString(&buffer), from: try Self.readString(&buffer), body: try Self.readBytes(&buffer))
+        case .pollGet, .pollPost:
+            guard let request = buffer.readInteger(as: UInt64.self) else { throw DecodingError() }
+            let sid = try Self.readString(&buffer)
+            let replyTo = try Self.readString(&buffer)
+            self = .pollRequest(request, sid: sid, post: tag == .pollPost ? try Self.readBytes(&buffer) : nil, replyTo: replyTo)
+        case .pollResponse:
+            guard let request = buffer.readInteger(as: UInt64.self), let status = buffer.readInteger(as: UInt16.self) else { throw DecodingError() }
+            let contentType = try Self.readString(&buffer)
+            self = .pollResponse(request, status: Int(status), contentType: contentType, body: try Self.readBytes(&buffer))
         case .handoverRefused:
             let id = ClientID(try Self.readString(&buffer))
             self = .handover(id, frames: nil, lastSequence: Int(try Self.readInt(&buffer)))

@@ -1,3 +1,4 @@
+import HTTPTypes
 package import NIOCore
 import Metrics
 import Synchronization
@@ -10,6 +11,8 @@ package final class ClusterNode: Sendable {
     /// Server API calls to and from the other nodes.
     let control = ClusterControl()
     private let handovers = Mutex<[ClientID: CheckedContinuation<(frames: [ClusterEnvelope.HandedFrame], lastSequence: Int)?, Never>]>([:])
+    /// Long-polling requests forwarded to the nodes that hold their sessions.
+    let polling = ClusterPollingRelay()
 
     init(state: RelayState) {
         self.state = state
@@ -55,6 +58,10 @@ package final class ClusterNode: Sendable {
             self.control.serve(id: id, from: node, body: body, state: self.state)
         case .controlAnswer(let id, let node, let body):
             self.control.arrived(id: id, from: node, answer: body)
+        case .pollRequest(let request, let sid, let post, let replyTo):
+            self.polling.serve(request, sid: sid, post: post, replyTo: replyTo, state: self.state)
+        case .pollResponse(let request, let status, let contentType, let body):
+            self.polling.answer(request, PollingTransport.Response(status: .init(code: status), body: body, contentType: contentType))
         }
     }
 
@@ -80,6 +87,11 @@ package final class ClusterNode: Sendable {
             for room in session.rooms { changes.append(.joined(room: room.clusterName, session.id)) }
         }
         return changes
+    }
+
+    /// `node` was declared dead (its heartbeat stopped): requests waiting for it end.
+    package func nodeDied(_ node: String) {
+        self.polling.nodeDied(node)
     }
 
     /// A client of a dead node did not resume within the grace: its plugins hear it left, here.

@@ -13,7 +13,7 @@ final class JSONCodec: Codec, Sendable {
 
     static func make() -> JSONCodec { Self.shared }
 
-    func start(_ connection: ConnectionHandler, request: UpgradeRequest) {
+    func start(_ connection: ClientConnection, request: UpgradeRequest) {
         if request.query["EIO"] != nil {
             return connection.close(CloseReason(.unsupportedData, "this endpoint speaks json, not Socket.IO"))
         }
@@ -31,7 +31,7 @@ final class JSONCodec: Codec, Sendable {
         }
     }
 
-    func receive(_ message: WebSocketMessage, on connection: ConnectionHandler) {
+    func receive(_ message: WebSocketMessage, on connection: ClientConnection) {
         guard connection.limiter.admitMessage() else {
             return connection.rateLimited(ref: nil, session: connection.session())
         }
@@ -50,12 +50,12 @@ final class JSONCodec: Codec, Sendable {
         }
     }
 
-    func forEachFrame(of message: OutboundMessage, namespace: String, _ body: (WebSocketFrame) -> Void) {
+    func forEachFrame(of message: OutboundMessage, namespace: String, sequence: Int?, _ body: (WebSocketFrame) -> Void) {
         body(WebSocketFrame(fin: true, opcode: message.kind == .text ? .text : .binary, data: message.bytes))
     }
 
     /// The kernel's own message types; returns whether `type` was one of them.
-    private func handleKernelMessage(_ type: String, _ body: [String: JSONValue], session: ClientSession, on connection: ConnectionHandler) -> Bool {
+    private func handleKernelMessage(_ type: String, _ body: [String: JSONValue], session: ClientSession, on connection: ClientConnection) -> Bool {
         switch type {
         case "ping":
             connection.metrics.kernelMessageIn()
@@ -85,7 +85,7 @@ final class JSONCodec: Codec, Sendable {
 
     /// Before authentication only `{"type":"auth","token":…}` is accepted; anything else closes
     /// with 1008.
-    private func beforeAuthentication(_ decoded: JSONInboundDecoder.Result, on connection: ConnectionHandler) {
+    private func beforeAuthentication(_ decoded: JSONInboundDecoder.Result, on connection: ClientConnection) {
         guard case .message(let type, let body, _) = decoded, type == "auth", let token = body["token"]?.stringValue else {
             return connection.refuse(.authRequired, CloseReason(.policyViolation, "authentication required"))
         }

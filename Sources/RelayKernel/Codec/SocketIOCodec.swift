@@ -1,34 +1,68 @@
+import Hummingbird
 import NIOCore
 import NIOWebSocket
 
-/// The `socketio` codec: Engine.IO v4 (open packet, ping/pong) and Socket.IO v5 (namespaces,
-/// events, binary attachments, acknowledgements) over the WebSocket transport. An event's name
-/// is the message type and its first argument the body; plugins also see every argument and
-/// attachment.
+/// The `socketio` codec: Engine.IO v4 (open packet, heartbeat, the upgrade from long-polling to
+/// WebSocket) and Socket.IO v5 (namespaces, events, binary attachments, acknowledgements,
+/// connection-state recovery) over either transport. An event's name is the message type and
+/// its first argument the body; plugins also see every argument and attachment.
 final class SocketIOCodec: Codec {
     static let name = "socketio"
 
     /// A binary event waiting for its attachments.
     private var pendingBinary: (packet: SocketIOPacket, attachments: [ByteBuffer])?
-    /// When the last Engine.IO ping went out, and whether its pong is still awaited.
-    private var lastPing: NIODeadline?
-    private var pongPending = false
+    private var heartbeat: EngineIOHeartbeat?
+    /// On a WebSocket opened to take over a long-polling session: that session and its sid,
+    /// until the upgrade.
+    private var probing: (session: NIOLoopBound<PollingTransport>, sid: String)?
+    /// Connection-state recovery is on: events carry their offset.
+    private var recovery = false
 
     static func make() -> SocketIOCodec { SocketIOCodec() }
+
+    /// Only with connection-state recovery can a Socket.IO client come back to its session.
+    var sessionsCanResume: Bool { self.recovery }
 
     static func sweepInterval(for endpoint: EndpointSettings) -> Duration? {
         .milliseconds(max(10, min(endpoint.socketio.pingInterval, endpoint.socketio.pingTimeout) / 4))
     }
 
-    static func httpRefusal() -> RelayError? {
-        RelayError(.invalidMessage, "only the websocket transport is supported")
+    static func serveHTTP(
+        _ request: Request,
+        context: RelayRequestContext,
+        endpoint: CompiledEndpoint,
+        parameters: [String: String],
+        state: RelayState
+    ) async -> Response? {
+        await EngineIOPolling.serve(request, context: context, endpoint: endpoint, parameters: parameters, state: state)
+    }
+
+    /// A WebSocket that would take over a long-polling session held by another cluster node is
+    /// refused before the upgrade (a session moves between nodes only by recovery): the client
+    /// stays on long-polling, served through its node. (A WebSocket for an unknown or ended
+    /// session of this node is accepted, then closed, as Engine.IO's test suite expects.)
+    static func upgradeRefusal(query: Substring?, state: RelayState) -> String? {
+        guard let query, let sid = UpgradeRequest.parseQuery(query)["sid"], let cluster = state.runtime.hub.cluster,
+            let node = ClusterPollingRelay.node(of: sid), node != cluster.nodeID
+        else { return nil }
+        return "{\"code\":1,\"message\":\"Session ID unknown\"}"
     }
 
     // MARK: Engine.IO
 
-    func start(_ connection: ConnectionHandler, request: UpgradeRequest) {
-        guard request.query["EIO"] == "4", request.query["transport"] == "websocket" else {
-            return connection.close(CloseReason(.protocolError, "Socket.IO needs EIO=4 and transport=websocket"))
+    func start(_ connection: ClientConnection, request: UpgradeRequest) {
+        let settings = connection.endpoint.settings.socketio
+        self.recovery = settings.connectionStateRecovery
+        guard request.query["EIO"] == "4" else {
+            return connection.close(CloseReason(.protocolError, "Socket.IO needs EIO=4"))
+        }
+        switch request.query["transport"] {
+        case "websocket" where settings.transports.contains(.websocket):
+            if let sid = request.query["sid"] { return self.probe(sid, on: connection) }
+        case "polling" where connection.transport is PollingTransport:
+            break
+        default:
+            return connection.close(CloseReason(.protocolError, "Socket.IO transport must be one of \(settings.transports.map(\.rawValue))"))
         }
         if connection.endpoint.settings.auth != .none, let token = request.token {
             connection.perform { connection in
@@ -41,30 +75,51 @@ final class SocketIOCodec: Codec {
     }
 
     /// Sends the Engine.IO open packet and waits for a namespace CONNECT.
-    private func open(_ connection: ConnectionHandler) {
+    private func open(_ connection: ClientConnection) {
         let settings = connection.endpoint.settings.socketio
+        let polling = connection.transport as? PollingTransport
+        let upgrades = polling != nil && settings.transports.contains(.websocket) ? "[\"websocket\"]" : "[]"
         let open =
-            "0{\"sid\":\"\(RandomToken.make(length: 20))\",\"upgrades\":[],\"pingInterval\":\(settings.pingInterval),"
+            "0{\"sid\":\"\(polling?.sid ?? RandomToken.make(length: 15))\",\"upgrades\":\(upgrades),\"pingInterval\":\(settings.pingInterval),"
             + "\"pingTimeout\":\(settings.pingTimeout),\"maxPayload\":\(connection.limits.maxMessageBytes)}"
         connection.sendDirect(.raw(open))
         connection.awaitAuthentication(within: .milliseconds(Int64(settings.connectTimeout)), reason: "no namespace connected in time")
-        self.lastPing = .now()
+        self.startHeartbeat(connection)
     }
 
-    /// Server pings every `pingInterval`; a client that does not answer within `pingTimeout` is dropped.
-    func sweep(_ connection: ConnectionHandler, at time: SweepTime) {
-        guard let lastPing else { return }
+    private func startHeartbeat(_ connection: ClientConnection) {
         let settings = connection.endpoint.settings.socketio
-        if self.pongPending {
-            if time.now - lastPing > .milliseconds(Int64(settings.pingTimeout)) { connection.abort() }
-        } else if time.now - lastPing >= .milliseconds(Int64(settings.pingInterval)) {
-            self.lastPing = time.now
-            self.pongPending = true
+        self.heartbeat = EngineIOHeartbeat(
+            interval: .milliseconds(Int64(settings.pingInterval)),
+            timeout: .milliseconds(Int64(settings.pingTimeout)),
+            from: .now()
+        )
+    }
+
+    /// Pings every `pingInterval`; drops a client that does not answer within `pingTimeout`.
+    func sweep(_ connection: ClientConnection, at time: SweepTime) {
+        if let probing, connection.state.polling[probing.sid] == nil {
+            // The session ended, or another WebSocket took it over.
+            self.probing = nil
+            return connection.close(CloseReason(.protocolError, "no long-polling session to upgrade"))
+        }
+        if connection.isBusy {
+            // The client's pong may be among the messages waiting for the work in hand (they are
+            // not read meanwhile, and a polling client's next POST waits): its silence is ours.
+            self.heartbeat?.holdDeadline(at: time.now)
+        }
+        switch self.heartbeat?.check(at: time.now) {
+        case .ping?:
             connection.sendDirect(.raw("2"))
+        case .timedOut?:
+            self.heartbeat = nil
+            connection.abort()
+        case .none?, nil:
+            break
         }
     }
 
-    func receive(_ message: WebSocketMessage, on connection: ConnectionHandler) {
+    func receive(_ message: WebSocketMessage, on connection: ClientConnection) {
         if message.kind == .binary {
             guard var pending = self.pendingBinary else {
                 return connection.close(CloseReason(.protocolError, "binary frame without a binary packet"))
@@ -87,6 +142,7 @@ final class SocketIOCodec: Codec {
             connection.metrics.error(.invalidMessage)
             return connection.close(CloseReason(.protocolError, "malformed Socket.IO packet: \(error.reason)"))
         }
+        if let probing = self.probing { return self.receiveWhileProbing(inbound, polling: probing.session, on: connection) }
         switch inbound {
         case .close:
             connection.clientLeft()
@@ -94,7 +150,7 @@ final class SocketIOCodec: Codec {
         case .ping(let payload):
             connection.sendDirect(.raw("3" + payload))
         case .pong:
-            self.pongPending = false
+            self.heartbeat?.ponged(at: .now())
         case .upgrade, .noop:
             break
         case .message(let packet):
@@ -102,15 +158,64 @@ final class SocketIOCodec: Codec {
         }
     }
 
-    func forEachFrame(of message: OutboundMessage, namespace: String, _ body: (WebSocketFrame) -> Void) {
-        for frame in message.forms.socketIO(of: message, namespace: namespace.isEmpty ? "/" : namespace) {
-            body(WebSocketFrame(fin: true, opcode: frame.isText ? .text : .binary, data: frame.bytes))
+    func forEachFrame(of message: OutboundMessage, namespace: String, sequence: Int?, _ body: (WebSocketFrame) -> Void) {
+        for (index, frame) in message.forms.socketIO(of: message, namespace: namespace.isEmpty ? "/" : namespace).enumerated() {
+            if index == 0, self.recovery, let sequence, let numbered = SocketIOPacket.withOffset(frame.bytes, sequence) {
+                body(WebSocketFrame(fin: true, opcode: .text, data: numbered))
+            } else {
+                body(WebSocketFrame(fin: true, opcode: frame.isText ? .text : .binary, data: frame.bytes))
+            }
         }
+    }
+
+    // MARK: Upgrade from long-polling
+
+    /// This WebSocket offers to take over the long-polling session `sid`: it waits for the probe.
+    private func probe(_ sid: String, on connection: ClientConnection) {
+        guard let polling = connection.state.polling[sid] else {
+            return connection.close(CloseReason(.protocolError, "no long-polling session to upgrade"))
+        }
+        self.probing = (polling, sid)
+        connection.awaitAuthentication(within: .seconds(10), reason: "upgrade not completed in time")
+    }
+
+    /// `2probe` is answered `3probe` (and the polling session's pending poll a noop); `5` takes
+    /// the session over. Anything else ends the probe.
+    private func receiveWhileProbing(_ inbound: SocketIOPacket.Inbound, polling: NIOLoopBound<PollingTransport>, on connection: ClientConnection) {
+        switch inbound {
+        case .ping("probe"):
+            connection.sendDirect(.raw("3probe"))
+            polling.eventLoop.execute { polling.value.upgradeProbed() }
+        case .upgrade:
+            self.probing = nil
+            connection.perform { connection in
+                guard let handover = await SocketIOCodec.takeOver(polling) else {
+                    return connection.close(CloseReason(.protocolError, "the long-polling session ended before the upgrade"))
+                }
+                connection.authenticationArrived()
+                (connection.codec as? SocketIOCodec)?.startHeartbeat(connection)
+                connection.adopt(handover)
+            }
+        case .noop:
+            break
+        default:
+            connection.close(CloseReason(.protocolError, "expected the upgrade probe"))
+        }
+    }
+
+    /// Asks the long-polling session to hand its client over, once it has handled what it read.
+    private static func takeOver(_ polling: NIOLoopBound<PollingTransport>) async -> ClientConnection.Handover? {
+        let handover = polling.eventLoop.flatSubmit {
+            let promise = polling.eventLoop.makePromise(of: ClientConnection.Handover?.self)
+            polling.value.connection.whenIdle { promise.succeed(polling.value.handOver()) }
+            return promise.futureResult
+        }
+        return try? await handover.get()
     }
 
     // MARK: Socket.IO
 
-    private func receive(_ packet: SocketIOPacket, on connection: ConnectionHandler) {
+    private func receive(_ packet: SocketIOPacket, on connection: ClientConnection) {
         switch packet.kind {
         case .connect:
             self.connect(packet, on: connection)
@@ -130,7 +235,7 @@ final class SocketIOCodec: Codec {
         }
     }
 
-    private func connect(_ packet: SocketIOPacket, on connection: ConnectionHandler) {
+    private func connect(_ packet: SocketIOPacket, on connection: ClientConnection) {
         let namespace = packet.namespace
         guard connection.endpoint.settings.socketio.namespaces.contains(namespace) else {
             return connection.sendDirect(SocketIOPacket.text(.connectError, namespace: namespace, payload: SocketIOPacket.errorPayload("Invalid namespace")))
@@ -140,23 +245,53 @@ final class SocketIOCodec: Codec {
         let handshake = packet.payload.flatMap { try? JSONParser.parse($0.readableBytesView).objectValue } ?? [:]
         connection.perform { connection in
             let auth = connection.endpoint.settings.auth
+            // Over long-polling a refused CONNECT leaves the Engine.IO session to the client (as
+            // Socket.IO's reference server does; python-engineio stalls on a close that follows a
+            // CONNECT_ERROR), until the connect time-out; a WebSocket closes with 1008.
+            let closeOnRefusal = !(connection.transport is PollingTransport)
+            let refuse: (String) -> Void = { reason in
+                connection.sendDirect(SocketIOPacket.text(.connectError, namespace: namespace, payload: SocketIOPacket.errorPayload(reason)))
+                if !closeOnRefusal, connection.sessions.isEmpty {
+                    let timeout = TimeAmount.milliseconds(Int64(connection.endpoint.settings.socketio.connectTimeout))
+                    connection.awaitAuthentication(within: timeout, reason: "no namespace connected in time")
+                }
+            }
             var identity = connection.identity ?? .anonymous
             if identity == .anonymous, auth != .none, let token = handshake["token"]?.stringValue {
-                let refuse: (String) -> Void = { reason in
-                    connection.sendDirect(SocketIOPacket.text(.connectError, namespace: namespace, payload: SocketIOPacket.errorPayload(reason)))
-                }
-                guard let verified = await connection.authenticate(token, refusal: refuse) else { return }
+                guard let verified = await connection.authenticate(token, refusal: refuse, closeOnRefusal: closeOnRefusal) else { return }
                 identity = verified
             }
             if auth == .required, identity == .anonymous {
-                connection.sendDirect(SocketIOPacket.text(.connectError, namespace: namespace, payload: SocketIOPacket.errorPayload("authentication required")))
-                return connection.refuse(.authRequired, CloseReason(.policyViolation, "authentication required"))
+                refuse("authentication required")
+                if closeOnRefusal {
+                    connection.refuse(.authRequired, CloseReason(.policyViolation, "authentication required"))
+                } else {
+                    connection.recordRefusal(.authRequired, detail: "authentication required")
+                }
+                return
             }
+            if await SocketIOCodec.recover(handshake, namespace: namespace, identity: identity, on: connection) { return }
             await SessionOpener.openFresh(connection, identity: identity, resumeAttempted: false, namespace: namespace, handshake: handshake)
         }
     }
 
-    private func event(_ packet: SocketIOPacket, attachments: [ByteBuffer], on connection: ConnectionHandler) {
+    /// Connection-state recovery: a CONNECT carrying the `pid` (and `offset`) of a session still
+    /// kept (here or on another node) resumes it with its `sid`, its rooms and every event it
+    /// missed after `offset`, in order, once. `false` when it cannot: the client gets a fresh
+    /// session (and a new `pid`, so it sees `recovered === false`).
+    private static func recover(_ handshake: [String: JSONValue], namespace: String, identity: VerifiedIdentity, on connection: ClientConnection) async -> Bool {
+        guard connection.endpoint.settings.socketio.connectionStateRecovery, let pid = handshake["pid"]?.stringValue else { return false }
+        let offset = handshake["offset"]?.stringValue.flatMap { Int($0) } ?? 0
+        let request = ResumeRequest(token: pid, lastSeen: offset)
+        guard let resumed = await SessionOpener.resume(connection, request, identity: identity, namespace: namespace, keepToken: true) else {
+            return false
+        }
+        let greeting = SocketIOPacket.connected(resumed.session, namespace: namespace, recovery: true)
+        SessionOpener.attach(resumed, to: connection, namespace: namespace, greeting: greeting)
+        return true
+    }
+
+    private func event(_ packet: SocketIOPacket, attachments: [ByteBuffer], on connection: ClientConnection) {
         guard let session = connection.session(namespace: packet.namespace) else {
             return connection.close(CloseReason(.protocolError, "event for a namespace that is not connected"))
         }

@@ -134,6 +134,30 @@ struct SocketIOPacket: Equatable {
         .raw("4\(kind.rawValue)\(Self.namespacePrefix(namespace))\(payload)")
     }
 
+    /// The CONNECT answer for `session`: its `sid`, and with connection-state recovery its `pid`
+    /// (the session's resume token, the same for as long as the session lives).
+    static func connected(_ session: ClientSession, namespace: String, recovery: Bool) -> OutboundMessage {
+        var payload = "{\"sid\":" + JSONValue.string(session.id.rawValue).jsonText
+        if recovery { payload += ",\"pid\":" + JSONValue.string(session.resumeToken).jsonText }
+        return Self.text(.connect, namespace: namespace, payload: payload + "}")
+    }
+
+    /// `packet` with `offset` as its last argument, as connection-state recovery numbers the
+    /// events a client receives (`42["type",…,"17"]`); `nil` for a packet that is not an EVENT or
+    /// BINARY_EVENT. A copy of the bytes, no JSON work.
+    static func withOffset(_ packet: ByteBuffer, _ offset: Int) -> ByteBuffer? {
+        let view = packet.readableBytesView
+        guard view.count >= 4, view.first == UInt8(ascii: "4"), view.last == UInt8(ascii: "]") else { return nil }
+        let kind = view[view.startIndex + 1]
+        guard kind == UInt8(ascii: "2") || kind == UInt8(ascii: "5") else { return nil }
+        let suffix = ",\"\(offset)\"]"
+        var copy = ByteBuffer()
+        copy.reserveCapacity(view.count + suffix.utf8.count)
+        copy.writeBytes(view.dropLast())
+        copy.writeString(suffix)
+        return copy
+    }
+
     /// The frames a client in `namespace` receives for `message`.
     static func frames(of message: OutboundMessage, namespace: String) -> [WireForms.Frame] {
         let prefix = Self.namespacePrefix(namespace)

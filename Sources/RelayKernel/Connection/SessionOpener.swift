@@ -4,9 +4,11 @@ import Synchronization
 /// joined), or the one a resume token names, held here or taken over from another node.
 enum SessionOpener {
     /// Opens a fresh session, or resumes the one `resume` names (falling back to a fresh one).
-    static func open(_ connection: ConnectionHandler, identity: VerifiedIdentity, resume: ResumeRequest?) async {
+    static func open(_ connection: ClientConnection, identity: VerifiedIdentity, resume: ResumeRequest?) async {
         if let resume {
-            if await Self.resume(connection, resume, identity: identity) { return }
+            if let resumed = await Self.resume(connection, resume, identity: identity) {
+                return Self.attach(resumed, to: connection, greeting: Self.connected(resumed))
+            }
             await Self.openFresh(connection, identity: identity, resumeAttempted: true)
         } else {
             await Self.openFresh(connection, identity: identity, resumeAttempted: false)
@@ -17,7 +19,7 @@ enum SessionOpener {
     /// Returns the session, or `nil` when a plugin refused it (the connection then closes).
     @discardableResult
     static func openFresh(
-        _ connection: ConnectionHandler,
+        _ connection: ClientConnection,
         identity: VerifiedIdentity,
         resumeAttempted: Bool,
         namespace: String? = nil,
@@ -63,7 +65,7 @@ enum SessionOpener {
             await cluster.flush()
         }
         if let namespace {
-            connection.sendDirect(SocketIOPacket.text(.connect, namespace: namespace, payload: "{\"sid\":\"\(info.id.rawValue)\"}"), namespace: namespace)
+            connection.sendDirect(SocketIOPacket.connected(session, namespace: namespace, recovery: endpoint.settings.socketio.connectionStateRecovery), namespace: namespace)
         } else {
             var connected = fields
             connected["clientId"] = .string(info.id.rawValue)
@@ -76,28 +78,49 @@ enum SessionOpener {
         return session
     }
 
-    /// Resumes the session holding `resume.token`, here or taken over from another node; `false`
-    /// when the client must start afresh.
-    static func resume(_ connection: ConnectionHandler, _ resume: ResumeRequest, identity: VerifiedIdentity) async -> Bool {
-        guard let handle = connection.handle else { return false }
+    /// A session taken up again by a new connection, not yet attached to it.
+    struct Resumed {
+        let session: ClientSession
+        /// The resume token from now on.
+        let token: String
+        /// Messages the client missed, about to be written.
+        let replayed: Int
+        let generation: Int
+    }
+
+    /// Resumes the session holding `resume.token` (in `namespace` for Socket.IO), here or taken
+    /// over from another node; `nil` when the client must start afresh. The token is replaced
+    /// unless `keepToken` (Socket.IO's recovery keeps its `pid`). The caller greets the client
+    /// and attaches the session (``attach(_:to:namespace:greeting:)``).
+    static func resume(
+        _ connection: ClientConnection,
+        _ resume: ResumeRequest,
+        identity: VerifiedIdentity,
+        namespace: String? = nil,
+        keepToken: Bool = false
+    ) async -> Resumed? {
+        guard let handle = connection.handle else { return nil }
         let hub = connection.state.runtime.hub
         let endpoint = connection.endpoint.settings.path
-        guard let session = hub.redeem(resumeToken: resume.token, accept: { $0.info.userId == identity.userId && $0.info.endpoint == endpoint }) else {
-            return await Self.resumeFromCluster(connection, resume, identity: identity)
+        let newToken = keepToken ? resume.token : RandomToken.make(length: 32)
+        let accept = { (session: ClientSession) in
+            session.info.userId == identity.userId && session.info.endpoint == endpoint && session.info.namespace == namespace
         }
-        let newToken = RandomToken.make(length: 32)
-        guard let resumed = session.resume(on: handle, lastSeen: resume.lastSeen, newToken: newToken) else { return false }
+        guard let session = hub.redeem(resumeToken: resume.token, accept: accept) else {
+            return await Self.resumeFromCluster(connection, resume, identity: identity, namespace: namespace, newToken: newToken)
+        }
+        guard let resumed = session.resume(on: handle, lastSeen: resume.lastSeen, newToken: newToken) else { return nil }
         hub.issue(resumeToken: newToken, for: session)
         resumed.previous?.requestClose(CloseReason(.normal, "resumed on another connection"))
-        Self.attachResumed(connection, session, token: newToken, replayed: resumed.replayed, generation: resumed.generation)
-        return true
+        return Resumed(session: session, token: newToken, replayed: resumed.replayed, generation: resumed.generation)
     }
 
     /// `{"type":"resume"}` after `connected`: swaps the connection's fresh identity for the
     /// resumed one, or tells the client it keeps the fresh one.
-    static func resumeInPlace(_ connection: ConnectionHandler, _ resume: ResumeRequest, fresh: ClientSession) async {
+    static func resumeInPlace(_ connection: ClientConnection, _ resume: ResumeRequest, fresh: ClientSession) async {
         let identity = VerifiedIdentity(userId: fresh.info.userId, claims: fresh.info.claims, expiresAt: nil)
-        if await Self.resume(connection, resume, identity: identity) {
+        if let resumed = await Self.resume(connection, resume, identity: identity) {
+            Self.attach(resumed, to: connection, greeting: Self.connected(resumed))
             await ClientLifecycle.leaveForGood(fresh, state: connection.state)
             return
         }
@@ -113,16 +136,21 @@ enum SessionOpener {
 
     /// Takes over an identity another node holds (its queue handed over) or held before it died
     /// (the messages that waited for it in the database).
-    private static func resumeFromCluster(_ connection: ConnectionHandler, _ resume: ResumeRequest, identity: VerifiedIdentity) async -> Bool {
+    private static func resumeFromCluster(
+        _ connection: ClientConnection,
+        _ resume: ResumeRequest,
+        identity: VerifiedIdentity,
+        namespace: String?,
+        newToken: String
+    ) async -> Resumed? {
         let state = connection.state
-        guard let cluster = state.runtime.hub.cluster, let node = state.clusterNode, let handle = connection.handle else { return false }
+        guard let cluster = state.runtime.hub.cluster, let node = state.clusterNode, let handle = connection.handle else { return nil }
         let hub = state.runtime.hub
-        let newToken = RandomToken.make(length: 32)
         let bounds = Self.bounds(connection)
         let registered = Mutex<ClientSession?>(nil)
         let claim: ClusterClaim?
         do {
-            let request = ClusterClaim.Request(resumeToken: resume.token, userId: identity.userId, endpoint: connection.endpoint.settings.path)
+            let request = ClusterClaim.Request(resumeToken: resume.token, userId: identity.userId, endpoint: connection.endpoint.settings.path, namespace: namespace)
             claim = try await cluster.claim(request) { claim in
                 // Registered before the takeover commits: whatever is sent to the client from
                 // then on queues here, behind what is handed over.
@@ -136,9 +164,9 @@ enum SessionOpener {
         } catch {
             if let session = registered.withLock({ $0 }) { _ = hub.remove(session, announce: false) }
             state.logger.warning("cluster resume failed", metadata: ["error.type": "\(error)"])
-            return false
+            return nil
         }
-        guard let claim, let session = registered.withLock({ $0 }) else { return false }
+        guard let claim, let session = registered.withLock({ $0 }) else { return nil }
         hub.issue(resumeToken: newToken, for: session)
         var frames = node.waitingFrames(claim.waiting, for: session.id)
         var lastSequence = resume.lastSeen
@@ -152,20 +180,26 @@ enum SessionOpener {
             }
         }
         session.restore(frames, lastSequence: lastSequence)
-        Self.attachResumed(connection, session, token: newToken, replayed: session.pendingCount, generation: session.generation)
-        return true
+        return Resumed(session: session, token: newToken, replayed: session.pendingCount, generation: session.generation)
     }
 
-    /// Sends `connected` for a resumed identity and starts writing its queue.
-    private static func attachResumed(_ connection: ConnectionHandler, _ session: ClientSession, token: String, replayed: Int, generation: Int) {
-        connection.register(session)
-        connection.sendDirect(
-            .json(type: "connected", ["clientId": .string(session.id.rawValue), "resumeToken": .string(token), "resumed": true, "replayed": .int(replayed)])
+    /// Greets the client of a resumed session with `greeting`, then writes its queue (the
+    /// missed messages first).
+    static func attach(_ resumed: Resumed, to connection: ClientConnection, namespace: String = "", greeting: OutboundMessage) {
+        connection.register(resumed.session, namespace: namespace)
+        connection.sendDirect(greeting, namespace: namespace)
+        connection.attach(resumed.session, generation: resumed.generation, namespace: namespace)
+    }
+
+    /// The `json` codec's `connected` for a resumed identity.
+    private static func connected(_ resumed: Resumed) -> OutboundMessage {
+        .json(
+            type: "connected",
+            ["clientId": .string(resumed.session.id.rawValue), "resumeToken": .string(resumed.token), "resumed": true, "replayed": .int(resumed.replayed)]
         )
-        connection.attach(session, generation: generation)
     }
 
-    private static func bounds(_ connection: ConnectionHandler) -> ClientSession.Bounds {
+    private static func bounds(_ connection: ClientConnection) -> ClientSession.Bounds {
         ClientSession.Bounds(
             queueMessages: connection.limits.queueMessages,
             queueBytes: connection.limits.queueBytes,

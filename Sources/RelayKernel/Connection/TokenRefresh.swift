@@ -12,7 +12,7 @@ enum TokenRefresh {
 
     /// The sweep's step for `connection`'s token: warns every session once within
     /// `auth.refreshWindow` of `exp`, closes with 1008 `token expired` after `exp` plus leeway.
-    static func sweep(_ connection: ConnectionHandler, at time: SweepTime) {
+    static func sweep(_ connection: ClientConnection, at time: SweepTime) {
         guard var lifetime = connection.tokenLifetime else { return }
         let step = lifetime.step(at: time.wallClock, settings: connection.settings.auth)
         switch step {
@@ -33,7 +33,7 @@ enum TokenRefresh {
     /// `refresh` from `session`'s client with `token` (`nil` when the message had none, which is
     /// `invalid_message`): verified like a connect token; a valid token of the same user replaces
     /// the connection's claims and expiry.
-    static func refresh(_ connection: ConnectionHandler, token: String?, session: ClientSession, answer: Answer) {
+    static func refresh(_ connection: ClientConnection, token: String?, session: ClientSession, answer: Answer) {
         connection.metrics.kernelMessageIn()
         guard let token else {
             return Self.deliver(.failure(.invalidField("token", expected: "a string")), answer, to: session, on: connection)
@@ -43,7 +43,7 @@ enum TokenRefresh {
         }
     }
 
-    private static func deliver(_ result: Result<OutboundMessage, RelayError>, _ answer: Answer, to session: ClientSession, on connection: ConnectionHandler) {
+    private static func deliver(_ result: Result<OutboundMessage, RelayError>, _ answer: Answer, to session: ClientSession, on connection: ClientConnection) {
         switch (result, answer) {
         case (.success(let refreshed), .message):
             connection.reply(session, refreshed)
@@ -62,7 +62,7 @@ enum TokenRefresh {
     /// returns the `refreshed` answer, or `unauthenticated` (the token does not verify) or
     /// `forbidden` (another user, or a connection that had no token). A refused refresh changes
     /// nothing: the old token still expires when it did.
-    private static func replaceToken(with token: String, on connection: ConnectionHandler) async -> Result<OutboundMessage, RelayError> {
+    private static func replaceToken(with token: String, on connection: ClientConnection) async -> Result<OutboundMessage, RelayError> {
         guard let current = connection.identity, current != .anonymous else {
             return .failure(RelayError(.forbidden, "this connection did not authenticate with a token"))
         }

@@ -221,6 +221,18 @@ final class ClientSession: Sendable {
         }
     }
 
+    /// Moves the session to `connection` (its client changed transport) with its queue as it is;
+    /// returns the new attachment's generation, or `nil` if the client is gone.
+    func transfer(to connection: any SessionConnection) -> Int? {
+        self.state.withLock { state in
+            guard state.phase != .gone else { return nil }
+            state.phase = .attached
+            state.generation += 1
+            state.connection = connection
+            return state.generation
+        }
+    }
+
     /// The client's identity moves to another node: ends the session here (as ``markGone()``)
     /// and returns what the client has not seen after `lastSeen`: the unseen part of the replay
     /// log, then the queue, with the last sequence number given out. `nil` if already gone.

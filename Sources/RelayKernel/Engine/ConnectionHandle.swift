@@ -4,18 +4,18 @@ import Synchronization
 
 /// The thread-safe side of one connection: what sessions, rooms, timers and other nodes use to
 /// wake its writer or to close it. Everything else about a connection is confined to its event
-/// loop (``ConnectionHandler``).
+/// loop (``ClientConnection``).
 final class ConnectionHandle: SessionConnection {
     /// The connection's event loop and what it shares with its neighbours.
     let loop: EventLoopContext
     /// The connection, until its channel is gone.
-    private let connection: LoopConfined<ConnectionHandler?>
+    private let connection: LoopConfined<ClientConnection?>
     /// A writer run is scheduled and has not started yet.
     private let pumpPending = Atomic<Bool>(false)
     /// When the connection opened, in seconds since 1970 (the server API lists it).
     let openedAt = Date().timeIntervalSince1970
 
-    init(loop: EventLoopContext, connection: ConnectionHandler) {
+    init(loop: EventLoopContext, connection: ClientConnection) {
         self.loop = loop
         self.connection = LoopConfined(connection, eventLoop: loop.eventLoop)
     }
@@ -51,7 +51,7 @@ final class ConnectionHandle: SessionConnection {
 
     /// Runs `body` with the connection later in a turn of its loop, never in the middle of what
     /// the caller (maybe on that loop) is doing.
-    private func onLoop(_ body: @escaping @Sendable (ConnectionHandler) -> Void) {
+    private func onLoop(_ body: @escaping @Sendable (ClientConnection) -> Void) {
         let connection = self.connection
         self.loop.eventLoop.execute { connection.value.map(body) }
     }

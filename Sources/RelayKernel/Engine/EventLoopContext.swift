@@ -1,4 +1,3 @@
-import Foundation
 import Metrics
 import NIOCore
 import Synchronization
@@ -61,7 +60,7 @@ final class EventLoopContext: Sendable {
 
     private func scheduleSweep() {
         self.eventLoop.scheduleTask(in: self.contexts.sweepInterval) {
-            let time = SweepTime(now: .now(), wallClock: Date().timeIntervalSince1970)
+            let time = SweepTime.current()
             self.local.value.members.forEach { $0.sweep(at: time) }
             if self.local.value.members.count > 0 {
                 self.scheduleSweep()

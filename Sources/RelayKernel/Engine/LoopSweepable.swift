@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 
 /// Something on an event loop with deadlines (time-outs, heartbeats) that the loop's one timer
@@ -13,4 +14,9 @@ struct SweepTime {
     var now: NIODeadline
     /// Seconds since 1970, for token expiry.
     var wallClock: Double
+
+    /// The clocks now.
+    static func current() -> SweepTime {
+        SweepTime(now: .now(), wallClock: Date().timeIntervalSince1970)
+    }
 }

@@ -9,8 +9,11 @@ struct CORSPolicy: RouterMiddleware {
     let state: RelayState
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let table = self.state.currentTable
         guard let origin = request.headers[.origin],
-            self.state.currentTable.configuration.limits.allowedOrigins.compactMap(OriginPattern.init).contains(where: { $0.matches(origin) })
+            // An endpoint's own HTTP transport (Engine.IO's long-polling) answers with its origins.
+            table.endpoint(forPath: request.uri.path) == nil,
+            table.configuration.limits.allowedOrigins.compactMap(OriginPattern.init).contains(where: { $0.matches(origin) })
         else {
             return try await next(request, context)
         }

@@ -19,10 +19,11 @@ struct PluginHTTPDispatcher: RouterMiddleware {
             guard let parameters = route.path.match(request.uri.path) else { continue }
             return await self.serve(request, context: context, instance: instance, route: route, parameters: parameters)
         }
-        if let (endpoint, _) = table.endpoint(forPath: request.uri.path), let refusal = endpoint.codec.httpRefusal() {
-            // A codec with no HTTP transport (Socket.IO's long-polling) says why.
-            self.state.metrics.error(refusal.code)
-            return Self.response(.error(refusal))
+        if let (endpoint, parameters) = table.endpoint(forPath: request.uri.path),
+            let response = await endpoint.codec.serveHTTP(request, context: context, endpoint: endpoint, parameters: parameters, state: self.state)
+        {
+            // A transport over HTTP (Engine.IO's long-polling).
+            return response
         }
         return try await next(request, context)
     }

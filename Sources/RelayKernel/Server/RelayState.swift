@@ -10,6 +10,8 @@ final class RelayState: Sendable {
     let runtime: PluginRuntime
     let metrics: RelayMetrics
     let counter = ConnectionCounter()
+    /// Engine.IO long-polling sessions open on this node.
+    let polling = PollingRegistry()
     let logger: Logger
     /// What the connections of each event loop share.
     let loops: LoopContexts
@@ -80,10 +82,10 @@ final class RelayState: Sendable {
     }
 
     /// Runs `body` with every open connection, on its event loop.
-    private func forEachConnection(_ body: @escaping @Sendable (ConnectionHandler) -> Void) {
+    private func forEachConnection(_ body: @escaping @Sendable (ClientConnection) -> Void) {
         for loop in self.loops.all {
             loop.eventLoop.execute {
-                loop.forEachMember { ($0 as? ConnectionHandler).map(body) }
+                loop.forEachMember { ($0 as? ClientConnection).map(body) }
             }
         }
     }

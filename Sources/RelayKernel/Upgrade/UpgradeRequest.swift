@@ -65,7 +65,7 @@ struct UpgradeRequest: Sendable {
     }
 
     /// The credentials of `Authorization: Bearer <token>`.
-    private static func bearerToken(_ authorization: String) -> String? {
+    static func bearerToken(_ authorization: String) -> String? {
         let scheme = "bearer "
         guard authorization.utf8.count > scheme.utf8.count,
             authorization.utf8.prefix(scheme.utf8.count).elementsEqual(scheme.utf8, by: { $0 | 0x20 == $1 })

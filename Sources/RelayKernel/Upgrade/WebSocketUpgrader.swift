@@ -7,7 +7,7 @@ import NIOWebSocket
 /// permessage-deflate parameters), then this installs the endpoint's pipeline: NIO's frame
 /// decoder (limited to the endpoint's message size, see ``BoundedFrameDecoder``) and encoder, the
 /// ``WebSocketProtocolHandler``, a ``MessageCompressor`` if permessage-deflate was negotiated, and
-/// the ``ConnectionHandler``. No task is left behind.
+/// the ``WebSocketConnectionHandler`` with its ``ClientConnection``. No task is left behind.
 ///
 /// Stateless: one instance serves every connection.
 final class WebSocketUpgrader: NIOTypedHTTPServerProtocolUpgrader, Sendable {
@@ -63,20 +63,19 @@ final class WebSocketUpgrader: NIOTypedHTTPServerProtocolUpgrader, Sendable {
             )
             let client = table.trustedProxies.client(peer: channel.remoteAddress?.ipAddress, values: { upgradeRequest.headers[$0] })
             let request = UpgradeRequest(head: upgradeRequest, parameters: plan.parameters, remoteAddress: client.address)
-            let connection = ConnectionHandler(
+            let connection = ClientConnection(
                 state: self.state,
                 loop: loop,
                 table: table,
                 endpoint: plan.endpoint,
-                request: request,
-                protocolHandler: protocolHandler
+                request: request
             )
             let pipeline = channel.pipeline.syncOperations
             try pipeline.addHandler(WebSocketFrameEncoder())
             try pipeline.addHandler(ByteToMessageHandler(BoundedFrameDecoder(bound: frameBound)))
             try pipeline.addHandler(protocolHandler)
             if let deflate = plan.deflate { try pipeline.addHandler(MessageCompressor(parameters: deflate)) }
-            try pipeline.addHandler(connection)
+            try pipeline.addHandler(WebSocketConnectionHandler(connection: connection, protocolHandler: protocolHandler))
             return .webSocket
         }
     }

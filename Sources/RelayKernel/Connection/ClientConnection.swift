@@ -3,22 +3,19 @@ import Metrics
 import NIOCore
 import NIOWebSocket
 
-/// One client's WebSocket once upgraded: the relay's last pipeline handler, confined to its
-/// channel's event loop, with no task while it is idle.
+/// One client connection, whatever carries it (a WebSocket, or Engine.IO long-polling): confined
+/// to one event loop, with no task while it is idle.
 ///
 /// It admits the connection (caps, then the codec's greeting and authentication), hands each
 /// message to its ``Codec`` in the order sent, runs the async work a message needs
-/// (``perform(_:)``) one message at a time, and writes its sessions' queues with one flush per
-/// wake-up (``pump()``). Its deadlines are checked by the loop's sweep.
+/// (``perform(_:)``) one message at a time, and writes its sessions' queues to its
+/// ``ConnectionTransport`` with one flush per wake-up (``pump()``). Its deadlines are checked by
+/// the loop's sweep.
 ///
 /// Confined to one thread, it never sees overlapping accesses to its state, so its stored
 /// properties skip Swift's dynamic exclusivity checks (they cost a thread-local lookup each, on
 /// the per-delivery path).
-final class ConnectionHandler: ChannelDuplexHandler {
-    typealias InboundIn = WebSocketMessage
-    typealias OutboundIn = WebSocketFrame
-    typealias OutboundOut = WebSocketFrame
-
+final class ClientConnection {
     /// Where the connection is in its life.
     enum Phase {
         case open
@@ -35,17 +32,16 @@ final class ConnectionHandler: ChannelDuplexHandler {
     @exclusivity(unchecked) private(set) var endpoint: CompiledEndpoint
     @exclusivity(unchecked) private var tableVersion: Int
     let codec: any Codec
-    /// The WebSocket protocol in front of this handler: it sends the close frames.
-    private let protocolHandler: WebSocketProtocolHandler
     /// Values of the endpoint's `:name` segments.
     let parameters: [String: String]
     /// The client's IP address (``TrustedProxies`` accounted for).
     let remoteAddress: String?
     /// The upgrade's `Origin`, for the log of a refusal.
     let origin: String?
-    /// The thread-safe side given to sessions (set once the handler is in the pipeline).
+    /// The thread-safe side given to sessions (set once the connection opened).
     @exclusivity(unchecked) private(set) var handle: ConnectionHandle?
-    @exclusivity(unchecked) private var context: ChannelHandlerContext?
+    /// What carries the frames, from ``open(on:)`` until the connection ends.
+    @exclusivity(unchecked) private(set) var transport: (any ConnectionTransport)?
     @exclusivity(unchecked) private var sweepSlot: Int?
     @exclusivity(unchecked) private var request: UpgradeRequest?
     @exclusivity(unchecked) private(set) var phase = Phase.open
@@ -64,17 +60,17 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// The client left deliberately (`leave`, Socket.IO close or disconnect, a clean close code).
     @exclusivity(unchecked) private var leftCleanly = false
     @exclusivity(unchecked) private var ended = false
+    /// Runs once no work for a message runs and none waits (see ``whenIdle(_:)``).
+    @exclusivity(unchecked) private var idleWaiter: (() -> Void)?
 
     init(
         state: RelayState,
         loop: EventLoopContext,
         table: RouteTable,
         endpoint: CompiledEndpoint,
-        request: UpgradeRequest,
-        protocolHandler: WebSocketProtocolHandler
+        request: UpgradeRequest
     ) {
         self.state = state
-        self.protocolHandler = protocolHandler
         self.loop = loop
         self.table = table
         self.endpoint = endpoint
@@ -94,22 +90,13 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     // MARK: Life
 
-    func handlerAdded(context: ChannelHandlerContext) {
-        self.context = context
+    /// The transport is up: the connection is counted, swept and admitted.
+    func open(on transport: any ConnectionTransport) {
+        self.transport = transport
         self.handle = ConnectionHandle(loop: self.loop, connection: self)
         self.sweepSlot = self.loop.register(self)
         self.state.connectionOpened()
         self.admit()
-    }
-
-    func handlerRemoved(context: ChannelHandlerContext) {
-        self.end()
-        self.context = nil
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        self.end()
-        context.fireChannelInactive()
     }
 
     /// Applies the server's caps, then lets the codec greet and authenticate the client.
@@ -126,11 +113,12 @@ final class ConnectionHandler: ChannelDuplexHandler {
         self.codec.start(self, request: request)
     }
 
-    /// The connection is gone: its places are given back and its sessions end (a clean leave)
-    /// or wait for the client to resume (a drop).
-    private func end() {
+    /// The transport is gone: the connection's places are given back and its sessions end (a
+    /// clean leave) or wait for the client to resume (a drop).
+    func end() {
         guard !self.ended else { return }
         self.ended = true
+        self.transport = nil
         // A read that ends with the connection still owes its loop the writers it woke.
         self.loop.readEnded()
         self.phase = .closing
@@ -140,9 +128,11 @@ final class ConnectionHandler: ChannelDuplexHandler {
         self.slots.release(self.state.counter)
         guard let handle = self.handle else { return self.state.connectionClosed() }
         handle.release()
-        // A cluster node shutting down keeps its clients' identities: they resume on another node.
-        let handedToCluster = self.state.isDraining && self.state.runtime.hub.cluster != nil
-        let clean = self.leftCleanly && !handedToCluster
+        // Sessions end with the connection when the client left, when no client could come back
+        // to them, and when a single node shuts down (nothing could resume them); a cluster node
+        // shutting down keeps them: they resume on another node.
+        let nodeEnds = self.state.isDraining && self.state.runtime.hub.cluster == nil
+        let clean = self.leftCleanly || !self.codec.sessionsCanResume || nodeEnds
         let sessions = self.sessions.map(\.session)
         self.sessions = []
         let state = self.state
@@ -157,17 +147,12 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     // MARK: Reading
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let message = self.unwrapInboundIn(data)
+    /// One message from the client. The transport calls the loop's ``EventLoopContext/readEnded()``
+    /// at the end of its read batch: what the batch delivered on this loop is written then.
+    func receive(_ message: WebSocketMessage) {
         guard self.phase != .closing, !self.sequencer.mustWait(message) else { return }
         self.loop.readStarted()
         self.handle(message)
-    }
-
-    /// What this read batch delivered on this loop is written now, one flush per connection.
-    func channelReadComplete(context: ChannelHandlerContext) {
-        self.loop.readEnded()
-        context.fireChannelReadComplete()
     }
 
     private func handle(_ message: WebSocketMessage) {
@@ -183,18 +168,17 @@ final class ConnectionHandler: ChannelDuplexHandler {
         self.endpoint = table.endpoint(named: self.endpoint.settings.path) ?? self.endpoint
     }
 
-    func read(context: ChannelHandlerContext) {
-        if self.sequencer.busy {
-            self.sequencer.readHeld = true
-        } else {
-            context.read()
-        }
+    /// Whether the transport may read more now; if not, it is told when (``ConnectionTransport/resumeReading()``).
+    func mayRead() -> Bool {
+        guard self.sequencer.busy else { return true }
+        self.sequencer.readHeld = true
+        return false
     }
 
     /// Runs async work for the message being handled (authentication, a plugin that awaits) on
     /// this loop: it starts at once and leaves the loop only where it really suspends; until it
     /// ends, later messages wait and the socket is not read.
-    func perform(_ work: sending @escaping (ConnectionHandler) async -> Void) {
+    func perform(_ work: sending @escaping (ClientConnection) async -> Void) {
         self.sequencer.begin()
         let connection = NIOLoopBound(self, eventLoop: self.loop.eventLoop)
         Task.immediate(executorPreference: self.loop.executor) {
@@ -216,27 +200,38 @@ final class ConnectionHandler: ChannelDuplexHandler {
         }
         if !self.sequencer.busy, self.sequencer.readHeld {
             self.sequencer.readHeld = false
-            self.context?.read()
+            self.transport?.resumeReading()
+        }
+        if !self.sequencer.busy, let waiter = self.idleWaiter {
+            self.idleWaiter = nil
+            waiter()
         }
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        switch event as? WebSocketProtocolHandler.Event {
-        case .peerClosed(let code)?:
-            self.metrics.peerClosed(code: code ?? 1005)
-            // 1000, 1001 or no code: the client left deliberately.
-            if code == nil || code == 1000 || code == 1001 { self.leftCleanly = true }
-            self.phase = .closing
-        case .failed(let reason)?:
-            self.metrics.closed(reason.code)
-            self.phase = .closing
-        case nil:
-            context.fireUserInboundEventTriggered(event)
+    /// Whether async work for a message is running (later messages wait, and are not read).
+    var isBusy: Bool { self.sequencer.busy }
+
+    /// Runs `body` once no work for a message runs (at once if none does).
+    func whenIdle(_ body: @escaping () -> Void) {
+        if self.sequencer.busy {
+            self.idleWaiter = body
+        } else {
+            body()
         }
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        context.close(promise: nil)
+    /// The client started a close (`code` as its close frame carried it): it is answered by the
+    /// transport; 1000, 1001 or no code means the client left deliberately.
+    func peerClosed(code: UInt16?) {
+        self.metrics.peerClosed(code: code ?? 1005)
+        if code == nil || code == 1000 || code == 1001 { self.leftCleanly = true }
+        self.phase = .closing
+    }
+
+    /// The client broke the transport's protocol; the transport closed with `reason`.
+    func transportFailed(_ reason: CloseReason) {
+        self.metrics.closed(reason.code)
+        self.phase = .closing
     }
 
     // MARK: Sessions
@@ -267,25 +262,31 @@ final class ConnectionHandler: ChannelDuplexHandler {
     // MARK: Authentication
 
     /// Verifies `token`: sets the token's expiry and takes the user's connection place. On
-    /// failure closes with 1008, after `refusal` sent any frame that must come first.
-    func authenticate(_ token: String, refusal: ((String) -> Void)? = nil) async -> VerifiedIdentity? {
+    /// failure `refusal` sends any frame that must come first, then the connection closes with
+    /// 1008 (unless `closeOnRefusal` is off: the codec decides).
+    func authenticate(_ token: String, refusal: ((String) -> Void)? = nil, closeOnRefusal: Bool = true) async -> VerifiedIdentity? {
+        let fail = { (reason: Refusal.Reason, detail: String, user: String?) in
+            refusal?(detail)
+            if closeOnRefusal {
+                self.refuse(reason, CloseReason(.policyViolation, detail), user: user)
+            } else {
+                self.recordRefusal(reason, detail: detail, user: user)
+            }
+        }
         guard let verifier = self.state.runtime.verifier() else {
-            refusal?("no token keys are configured")
-            self.refuse(.token, CloseReason(.policyViolation, "no token keys are configured"))
+            fail(.token, "no token keys are configured", nil)
             return nil
         }
         let identity: VerifiedIdentity
         do {
             identity = try await verifier.verify(token)
         } catch {
-            refusal?(error.reason)
-            self.refuse(.token, CloseReason(.policyViolation, error.reason))
+            fail(.token, error.reason, nil)
             return nil
         }
         self.tokenLifetime = TokenLifetime(identity)
         if let user = identity.userId, !self.slots.acquire(user: user, self.state.counter, limit: self.limits.connectionsPerUser) {
-            refusal?("too many connections for this user")
-            self.refuse(.userLimit, CloseReason(.policyViolation, "too many connections for this user"), user: user)
+            fail(.userLimit, "too many connections for this user", user)
             return nil
         }
         self.identity = identity
@@ -361,14 +362,17 @@ final class ConnectionHandler: ChannelDuplexHandler {
         self.leftCleanly = true
     }
 
+    /// Whether the client said it leaves (a clean close code, `leave`, Engine.IO's close packet).
+    var clientHasLeft: Bool { self.leftCleanly }
+
     // MARK: Writing
 
     /// Writes `message` on this connection only, now (greetings, protocol packets), ahead of
     /// anything its sessions queue later.
     func sendDirect(_ message: OutboundMessage, namespace: String = "") {
-        guard let context, self.phase != .closing else { return }
-        self.codec.forEachFrame(of: message, namespace: namespace) { context.write(self.wrapOutboundOut($0), promise: nil) }
-        context.flush()
+        guard let transport, self.phase != .closing else { return }
+        self.codec.forEachFrame(of: message, namespace: namespace, sequence: nil) { transport.write($0) }
+        transport.flush()
     }
 
     /// Writes what the sessions queued while the socket takes it, then flushes once; returns when
@@ -376,15 +380,14 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// of writers). The delivered counters are incremented once per run of frames of one route.
     @discardableResult
     func pump() -> NIODeadline? {
-        guard let context, self.phase != .closing else { return nil }
-        let channel = context.channel
+        guard let transport, self.phase != .closing else { return nil }
         var oldest: NIODeadline?
         var delivered: (counter: Counter?, count: Int64) = (nil, 0)
         var superseded = false
-        write: while channel.isWritable {
+        write: while transport.isWritable {
             switch self.writer.next() {
             case .frame(let frame, let namespace):
-                self.codec.forEachFrame(of: frame.message, namespace: namespace) { context.write(self.wrapOutboundOut($0), promise: nil) }
+                self.codec.forEachFrame(of: frame.message, namespace: namespace, sequence: frame.sequence) { transport.write($0) }
                 if oldest == nil { oldest = frame.enqueuedAt }
                 if frame.deliveredCounter !== delivered.counter {
                     delivered.counter?.increment(by: delivered.count)
@@ -399,10 +402,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
             }
         }
         delivered.counter?.increment(by: delivered.count)
-        if oldest != nil { context.flush() }
+        if oldest != nil { transport.flush() }
         if superseded {
             self.close(CloseReason(.normal, "resumed on another connection"))
-        } else if channel.isWritable {
+        } else if transport.isWritable {
             self.writer.blockedSince = nil
             if self.phase == .draining { self.close(CloseReason(.goingAway, "server shutting down")) }
         } else if self.writer.blockedSince == nil, self.writer.hasWaiting {
@@ -411,19 +414,20 @@ final class ConnectionHandler: ChannelDuplexHandler {
         return oldest
     }
 
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable, let oldest = self.pump() { self.loop.recordDeliveryLatency(since: oldest) }
-        context.fireChannelWritabilityChanged()
+    /// The transport takes frames again: what waits is written.
+    func becameWritable() {
+        if let oldest = self.pump() { self.loop.recordDeliveryLatency(since: oldest) }
     }
 
-    /// Closes with `reason` (the peer hears it in a close frame); the first close wins.
+    /// Closes with `reason` (the peer hears it, in a close frame or its transport's equivalent);
+    /// the first close wins.
     func close(_ reason: CloseReason) {
-        guard self.context != nil, self.phase != .closing else { return }
+        guard let transport, self.phase != .closing else { return }
         self.phase = .closing
         self.authDeadline = nil
         self.sequencer.discard()
         self.metrics.closed(reason.code)
-        self.protocolHandler.close(reason)
+        transport.close(reason)
     }
 
     /// Writes what is queued, then closes with 1001 (the server is shutting down).
@@ -435,11 +439,69 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     /// Drops the TCP connection at once, without a close handshake.
     func abort() {
-        self.context?.close(promise: nil)
+        self.transport?.abort()
+    }
+
+    /// Checks the connection's deadlines now rather than at the loop's next sweep (a polling
+    /// request must not find a session alive that has timed out).
+    func checkDeadlines() {
+        self.sweep(at: .current())
+    }
+
+    // MARK: Changing transport
+
+    /// What a connection hands to the one that takes its client over (Engine.IO's upgrade from
+    /// long-polling to a WebSocket): who the client is, its sessions and deadlines, and the
+    /// frames written but not sent yet.
+    struct Handover: Sendable {
+        let identity: VerifiedIdentity?
+        let tokenLifetime: TokenLifetime?
+        let authDeadline: (at: NIODeadline, reason: CloseReason)?
+        let sessions: [(namespace: String, session: ClientSession)]
+        let unsent: [WebSocketFrame]
+    }
+
+    /// Gives the client up to another connection once no work for a message runs: nothing more
+    /// is read or written here, and the sessions are left for the other connection to take
+    /// (``adopt(_:)``). `nil` if the connection is closing. The transport then ends it.
+    func handOver(unsent: [WebSocketFrame]) -> Handover? {
+        guard self.phase == .open, !self.sequencer.busy else { return nil }
+        self.phase = .closing
+        self.sequencer.discard()
+        let handover = Handover(
+            identity: self.identity,
+            tokenLifetime: self.tokenLifetime,
+            authDeadline: self.authDeadline,
+            sessions: self.sessions,
+            unsent: unsent
+        )
+        for (namespace, _) in self.sessions { self.writer.detach(namespace: namespace) }
+        self.sessions = []
+        self.authDeadline = nil
+        return handover
+    }
+
+    /// Takes over the client another connection handed over: sends what it had not sent, then
+    /// writes the sessions' queues from where that connection stopped (nothing lost, nothing twice).
+    func adopt(_ handover: Handover) {
+        guard let handle, let transport, self.phase == .open else { return }
+        self.identity = handover.identity
+        self.tokenLifetime = handover.tokenLifetime
+        self.authDeadline = handover.authDeadline
+        for frame in handover.unsent { transport.write(frame) }
+        transport.flush()
+        for (namespace, session) in handover.sessions {
+            guard let generation = session.transfer(to: handle) else { continue }
+            self.register(session, namespace: namespace)
+            self.attach(session, generation: generation, namespace: namespace)
+        }
+        if let user = handover.identity?.userId, !self.slots.acquire(user: user, self.state.counter, limit: self.limits.connectionsPerUser) {
+            self.refuse(.userLimit, CloseReason(.policyViolation, "too many connections for this user"), user: user)
+        }
     }
 }
 
-extension ConnectionHandler: LoopSweepable {
+extension ClientConnection: LoopSweepable {
     /// Closes a client that did not authenticate in time, warns one whose token is about to
     /// expire and closes it once it has, closes one whose socket has not taken a frame for
     /// `writeTimeout`; runs the codec's own deadlines.
@@ -459,4 +521,4 @@ extension ConnectionHandler: LoopSweepable {
 }
 
 @available(*, unavailable)
-extension ConnectionHandler: Sendable {}
+extension ClientConnection: Sendable {}

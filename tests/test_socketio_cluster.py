@@ -1,0 +1,477 @@
+"""Socket.IO on a two-node cluster without sticky sessions (issue 15 item 4 and the cluster half
+of item 3, docs/socketio.md "Cluster: no sticky sessions"): real relay processes sharing a real
+PostgreSQL (RELAY_TEST_DATABASE_URL), and a round-robin TCP proxy written here (127.0.0.1
+only, bounded, closed with the test) that sends each HTTP request to the next node.
+
+- Long-polling sids start with the node id; a polling GET or POST that reaches the other node
+  is answered as the owner would answer it.
+- A polling client whose requests alternate between the nodes exchanges 200 events with a
+  WebSocket client on the other node, in order, none lost; python-socketio (transports
+  ["polling"] and the default) through the proxy.
+- A WebSocket upgrade landing on the node that does not hold the sid is refused; the client
+  keeps polling.
+- Connection-state recovery on the other node, after a drop and after `kill -9` of the node.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import uuid
+
+import pytest
+import socketio
+
+from cluster_helpers import Cluster, sequence_problems, settle
+from engineio_polling import (PolledLink, PollingSession, SocketIOClient, WebSocketLink, http_call,
+                              polling_target, websocket_upgrade)
+from relay_helpers import HOST, pubsub_routes
+from socketio_helpers import EIOClient
+from test_socketio_client import Inbox
+
+RESUME_GRACE = 6.0
+NODE_TIMEOUT = 2.0
+PING_MS = 1000
+WAIT = 10.0
+PRESENCE = ("joined", "left")
+NOISE = ("auth", "subscribed", *PRESENCE)
+
+
+def cluster_config() -> dict:
+    sio = {"pingInterval": PING_MS, "pingTimeout": PING_MS, "connectTimeout": 10000}
+    endpoints = [
+        # python-socketio would see the recovery offset as an extra argument: no recovery here
+        {"path": "/socket.io/", "codec": "socketio", "auth": "optional", "socketio": sio},
+        {"path": "/recover.io/", "codec": "socketio", "auth": "optional",
+         "socketio": {**sio, "connectionStateRecovery": True}},
+        {"path": "/ws", "codec": "json", "auth": "optional"},
+    ]
+    return {
+        "server": {"host": HOST},
+        "limits": {"messagesPerSecond": 0, "queueMessages": 4096},
+        "endpoints": endpoints,
+        "plugins": {"echo": {"plugin": "echo"}, "chat": {"plugin": "pubsub", "config": {"presence": True}}},
+        "routes": [{"endpoint": ep, "type": t, "plugin": "echo"}
+                   for ep in ("/socket.io/", "/recover.io/") for t in ("message", "message-with-ack")]
+        + [r for e in endpoints for r in pubsub_routes(e["path"])],
+    }
+
+
+@pytest.fixture
+def nodes(cluster) -> Cluster:
+    return cluster(2, cluster_config(), resume_grace=RESUME_GRACE, node_timeout=NODE_TIMEOUT)
+
+
+# ---------------------------------------------------------------------------
+# A round-robin TCP proxy
+# ---------------------------------------------------------------------------
+
+
+class RoundRobinProxy:
+    """A plain round-robin HTTP load balancer on 127.0.0.1: each request goes to the next of
+    ``ports`` in turn, whichever client connection it came on (nothing sticky); a WebSocket
+    upgrade request is piped to its node for the rest of its connection. ``routed`` lists
+    (port, request line) per request. At most ``max_requests``; ``close`` ends everything."""
+
+    def __init__(self, ports: list[int], max_requests: int = 5000):
+        self.ports = ports
+        self.max_requests = max_requests
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind((HOST, 0))
+        self.listener.listen(128)
+        self.listener.settimeout(0.2)
+        self.port = self.listener.getsockname()[1]
+        self.routed: list[tuple[int, str]] = []
+        self.sockets: list[socket.socket] = []
+        self.lock = threading.Lock()
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _keep(self, sock: socket.socket) -> socket.socket:
+        with self.lock:
+            self.sockets.append(sock)
+        return sock
+
+    def _accept(self) -> None:
+        while not self.closed:
+            try:
+                client, _ = self.listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            client.settimeout(None)
+            threading.Thread(target=self._serve, args=(self._keep(client),), daemon=True).start()
+
+    def _next_port(self, request_line: str) -> int | None:
+        with self.lock:
+            if len(self.routed) >= self.max_requests:
+                return None
+            port = self.ports[len(self.routed) % len(self.ports)]
+            self.routed.append((port, request_line))
+            return port
+
+    def _serve(self, client: socket.socket) -> None:
+        reader = client.makefile("rb")
+        try:
+            while True:
+                head = b""
+                while not head.endswith(b"\r\n\r\n"):
+                    line = reader.readline(65536)
+                    if not line:
+                        return
+                    head += line
+                lines = head.decode("latin-1").split("\r\n")
+                headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in lines[1:] if h)}
+                body = reader.read(int(headers.get("content-length", "0")))
+                port = self._next_port(lines[0])
+                if port is None:
+                    return
+                upstream = self._keep(socket.create_connection((HOST, port), timeout=30))
+                if headers.get("upgrade", "").lower() == "websocket":
+                    upstream.sendall(head + body)
+                    threading.Thread(target=self._pipe, args=(upstream, client), daemon=True).start()
+                    while data := reader.read1(65536):
+                        upstream.sendall(data)
+                    return
+                # one request per upstream connection: it answers and closes
+                kept = [h for h in lines[1:] if h and not h.lower().startswith("connection:")]
+                upstream.sendall(("\r\n".join([lines[0], *kept, "Connection: close", "", ""])).encode("latin-1") + body)
+                self._pipe(upstream, client, half_close=False)
+        except OSError:
+            pass
+        finally:
+            client.close()
+
+    @staticmethod
+    def _pipe(source: socket.socket, target: socket.socket, half_close: bool = True) -> None:
+        try:
+            while data := source.recv(65536):
+                target.sendall(data)
+        except OSError:
+            pass
+        finally:
+            source.close()
+            if half_close:
+                try:
+                    target.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass
+
+    def ports_of(self, needle: str) -> list[int]:
+        """The node port of each request whose request line contains ``needle``."""
+        with self.lock:
+            return [port for port, line in self.routed if needle in line]
+
+    def close(self) -> None:
+        self.closed = True
+        self.listener.close()
+        with self.lock:
+            for sock in self.sockets:
+                try:
+                    sock.close()
+                except OSError:
+                    pass
+
+
+@pytest.fixture
+def proxy_for():
+    proxies: list[RoundRobinProxy] = []
+
+    def make(nodes: Cluster) -> RoundRobinProxy:
+        proxy = RoundRobinProxy([node.port for node in nodes])
+        proxies.append(proxy)
+        return proxy
+
+    yield make
+    for proxy in proxies:
+        proxy.close()
+
+
+# ---------------------------------------------------------------------------
+# Clients
+# ---------------------------------------------------------------------------
+
+
+def sio(link, namespace: str = "/") -> SocketIOClient:
+    client = SocketIOClient(namespace)
+    client.connect(link)
+    return client
+
+
+def directs(client: SocketIOClient, count: int, timeout: float = WAIT) -> list:
+    return [e.data[0]["data"] for e in client.collect("direct", count, timeout, skip=NOISE)]
+
+
+@pytest.fixture
+def python_client(request: pytest.FixtureRequest):
+    def make(events: tuple[str, ...]) -> tuple[socketio.Client, Inbox]:
+        client = socketio.Client(reconnection=False)
+        request.addfinalizer(lambda: client.connected and client.disconnect())
+        return client, Inbox(client, events)
+
+    return make
+
+
+# ---------------------------------------------------------------------------
+# Sids and forwarding
+# ---------------------------------------------------------------------------
+
+
+def test_polling_sids_start_with_the_node_id(nodes):
+    for node, node_id in ((nodes.a, "a"), (nodes.b, "b")):
+        session = PollingSession(node.port, server=node)
+        prefix, dot, rest = session.sid.partition(".")
+        assert (prefix, dot) == (node_id, ".") and rest, session.sid
+
+
+def test_polling_requests_reaching_the_other_node_are_answered_as_by_the_owner(nodes):
+    session = PollingSession(nodes.a.port, server=nodes.a)
+    assert session.sid.startswith("a.")
+    b = nodes.b.port
+    assert session.post("40", port=b).text == "ok"
+    packets = []
+    while len(packets) < 2:
+        packets += [p for p in session.poll(port=b) if p not in ("2", "6")]
+    assert packets[0].startswith("40{") and packets[1] == '42["auth",{}]', packets
+    session.send('42["message","via b"]', port=b)
+    assert session.poll(port=b) == ['42["message-back","via b"]']
+    session.send('42["message","via a"]', port=nodes.a.port)
+    assert session.poll(port=b) == ['42["message-back","via a"]']
+    # a GET pending on b is answered when the owner has something
+    pending = session.get_async(port=b)
+    time.sleep(0.3)
+    assert not pending.done()
+    session.send('42456["message-with-ack",1]', port=nodes.a.port)
+    assert pending.result(5).packets() == ["43456[1]"]
+    # the client's close through b ends the session on a
+    assert session.post("1", port=b).status == 200
+    for port in (nodes.a.port, b):
+        reply = session.get(port=port)
+        assert reply.status == 400 and reply.error_code() == 1, (port, reply.status, reply.body)
+
+
+def test_an_unknown_sid_of_the_other_node_is_400(nodes):
+    reply = http_call(nodes.b.port, "GET", polling_target(sid="a.no-such-session"))
+    assert reply.status == 400 and reply.error_code() == 1, (reply.status, reply.body)
+    reply = http_call(nodes.b.port, "POST", polling_target(sid="a.no-such-session"), "3")
+    assert reply.status == 400 and reply.error_code() == 1, (reply.status, reply.body)
+
+
+def test_a_websocket_upgrade_on_the_node_not_holding_the_sid_is_refused(nodes):
+    session = PollingSession(nodes.a.port, server=nodes.a)
+    session.send("40")
+    session.packets_until(lambda got: len(got) >= 2)
+    wrong = websocket_upgrade(nodes.b.port, f"/socket.io/?EIO=4&transport=websocket&sid={session.sid}")
+    assert wrong.status == 400 and wrong.error_code() == 1, (wrong.status, wrong.body)
+    # a refusal: logged and counted (issue 16)
+    assert nodes.b.metric("relay_refusals_total", reason="unknown_session") == 1
+    # the client keeps polling, through either node
+    for port in (nodes.a.port, nodes.b.port):
+        session.send('42["message","still polling"]', port=port)
+        assert session.packets_until(lambda got: len(got) >= 1) == ['42["message-back","still polling"]']
+    # while the owner accepts the upgrade
+    right = EIOClient(nodes.a, f"/socket.io/?EIO=4&transport=websocket&sid={session.sid}", handshake=False)
+    right.send("2probe")
+    assert right.recv_packet() == "3probe"
+    right.send("5")
+    right.send('42["message","upgraded"]')
+    assert right.recv_packet() == '42["message-back","upgraded"]'
+
+
+# ---------------------------------------------------------------------------
+# 200 events each way, polling through the round-robin proxy
+# ---------------------------------------------------------------------------
+
+
+def test_polling_client_alternating_between_nodes_exchanges_200_events_with_a_websocket_client(nodes, proxy_for):
+    proxy = proxy_for(nodes)
+    total = 200
+    poller = sio(PolledLink.open(proxy.port, "/recover.io/"))
+    assert poller.link.sid.startswith("a."), poller.link.sid  # the first connection went to node a
+    other = sio(WebSocketLink(nodes.b.port, "/recover.io/", server=nodes.b))
+    poller.expect("auth")
+    other.expect("auth")
+    settle()
+    errors: list[BaseException] = []
+
+    def websocket_side() -> None:
+        try:
+            for n in range(total):
+                other.emit("direct", {"to": poller.sid, "data": n})
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=websocket_side, daemon=True)
+    thread.start()
+    for n in range(total):
+        poller.emit("direct", {"to": other.sid, "data": n})
+    got_by_poller = directs(poller, total, timeout=30)
+    got_by_other = directs(other, total, timeout=20)
+    thread.join(10)
+    assert not errors, errors
+    assert got_by_poller == list(range(total)), sequence_problems(got_by_poller, total)
+    assert got_by_other == list(range(total)), sequence_problems(got_by_other, total)
+    poller.silent(0.5)
+    other.silent(0.5)
+    # the polling session's requests really went to both nodes
+    polls = proxy.ports_of(f"sid={poller.link.sid}")
+    assert polls.count(nodes.a.port) >= 50 and polls.count(nodes.b.port) >= 50, \
+        (polls.count(nodes.a.port), polls.count(nodes.b.port))
+    poller.close()
+
+
+def test_python_socketio_polling_through_a_round_robin_proxy(nodes, proxy_for, python_client):
+    proxy = proxy_for(nodes)
+    client, inbox = python_client(("auth", "message-back", "direct"))
+    client.connect(f"http://{HOST}:{proxy.port}", transports=["polling"], wait_timeout=WAIT)
+    assert client.transport() == "polling"
+    assert inbox.expect("auth") == ({},)
+    client.emit("message", ({"a": 1}, "two", 3))
+    assert inbox.expect("message-back") == ({"a": 1}, "two", 3)
+    assert client.call("message-with-ack", {"x": [1, None]}, timeout=WAIT) == {"x": [1, None]}
+    blob = bytes(range(256))
+    client.emit("message", (blob, {"nested": b"\x00\x01"}))
+    assert inbox.expect("message-back") == (blob, {"nested": b"\x00\x01"})
+
+    # and it talks with a WebSocket client on node b
+    other = sio(WebSocketLink(nodes.b.port, server=nodes.b))
+    settle()
+    for n in range(20):
+        client.emit("direct", {"to": other.sid, "data": n})
+        assert directs(other, 1) == [n]
+        other.emit("direct", {"to": client.get_sid(), "data": n})
+        assert inbox.expect("direct", WAIT)[0]["data"] == n
+    ports = proxy.ports_of("transport=polling")
+    assert ports.count(nodes.a.port) >= 5 and ports.count(nodes.b.port) >= 5, proxy.routed
+
+
+def test_python_socketio_default_transports_through_a_round_robin_proxy(nodes, proxy_for, python_client):
+    """The handshake lands on node a, the upgrade's WebSocket on node b: refused there, so the
+    client stays on long-polling, and works."""
+    proxy = proxy_for(nodes)
+    client, inbox = python_client(("auth", "message-back"))
+    client.connect(f"http://{HOST}:{proxy.port}", wait_timeout=WAIT)
+    assert proxy.ports_of("transport=websocket") == [nodes.b.port], proxy.routed
+    assert client.transport() == "polling"
+    assert inbox.expect("auth") == ({},)
+    client.emit("message", "after a refused upgrade")
+    assert inbox.expect("message-back") == ("after a refused upgrade",)
+    assert client.call("message-with-ack", [1, 2], timeout=WAIT) == [1, 2]
+
+
+# ---------------------------------------------------------------------------
+# Recovery across nodes
+# ---------------------------------------------------------------------------
+
+
+def test_recovery_on_the_other_node_after_a_drop(nodes):
+    topic = f"t-{uuid.uuid4().hex[:8]}"
+    client = sio(WebSocketLink(nodes.a.port, "/recover.io/", server=nodes.a))
+    sid, pid = client.sid, client.pid
+    assert pid
+    client.emit("subscribe", {"topic": topic})
+    client.expect("subscribed", skip=NOISE)
+    source = nodes.b.connect("/ws")
+    source.subscribe(topic)
+    settle()
+    for n in range(3):
+        source.publish(topic, n)
+    assert [e.data[0]["data"] for e in client.collect("message", 3, WAIT, skip=NOISE)] == [0, 1, 2]
+    client.drop()
+    for n in range(3, 10):
+        source.publish(topic, n)
+    source.send_json({"type": "direct", "to": sid, "data": "while away"})
+    time.sleep(0.5)
+
+    answer = client.connect(PolledLink.open(nodes.b.port, "/recover.io/", server=nodes.b))
+    assert client.link.sid.startswith("b.")
+    assert answer == {"sid": sid, "pid": pid} and client.recovered is True
+    assert [e.data[0]["data"] for e in client.collect("message", 7, WAIT, skip=NOISE)] == list(range(3, 10))
+    direct = client.expect("direct", skip=NOISE).data[0]
+    assert (direct["from"], direct["data"]) == (source.client_id, "while away")
+    source.publish(topic, 10)  # its rooms followed it to node b
+    assert client.collect("message", 1, WAIT, skip=NOISE)[0].data[0]["data"] == 10
+    client.silent(0.5, skip=PRESENCE)
+
+
+def killed_under(client: SocketIOClient, nodes: Cluster, sender) -> tuple[str, str]:
+    """``client`` (on node a) has received directs 0..2; node a is then killed with SIGKILL and
+    directs 3..7 are sent to it (accepted by node b). Returns its (sid, pid)."""
+    sid, pid = client.sid, client.pid
+    for n in range(3):
+        sender.send_json({"type": "direct", "to": sid, "data": n})
+    assert directs(client, 3) == [0, 1, 2]
+    Cluster.kill9(nodes.a)
+    for n in range(3, 8):
+        sender.send_json({"type": "direct", "to": sid, "data": n})
+    sender.ping()  # every one accepted
+    return sid, pid
+
+
+def test_recovery_on_the_other_node_right_after_kill_9_of_the_owner(nodes):
+    """A polling client of node a: when node a dies its GET fails at once, and, as socket.io-client
+    does, it reconnects at once (through node b), before the cluster has declared node a dead.
+    The answer may wait for the takeover (nodeTimeout); it must be the recovered session with
+    every event sent since the kill."""
+    client = sio(PolledLink.open(nodes.a.port, "/recover.io/"))
+    client.expect("auth")
+    sender = nodes.b.connect("/ws")
+    settle()
+    sid, pid = killed_under(client, nodes, sender)
+    assert client.link.wait_ended(2).startswith("GET failed"), client.link.ended
+    started = time.monotonic()
+    answer = client.connect(PolledLink.open(nodes.b.port, "/recover.io/", server=nodes.b),
+                            timeout=NODE_TIMEOUT + 5)
+    assert time.monotonic() - started <= NODE_TIMEOUT + 3
+    assert answer == {"sid": sid, "pid": pid} and client.recovered is True
+    assert directs(client, 5) == [3, 4, 5, 6, 7]
+    for n in range(8, 10):
+        sender.send_json({"type": "direct", "to": sid, "data": n})
+    assert directs(client, 2) == [8, 9]
+    client.silent(0.5, skip=PRESENCE)
+
+
+def test_recovery_on_the_other_node_after_the_owner_is_declared_dead(nodes):
+    """The same client reconnects once node b has taken node a's sessions over."""
+    client = sio(WebSocketLink(nodes.a.port, "/recover.io/"))
+    client.expect("auth")
+    sender = nodes.b.connect("/ws")
+    settle()
+    sid, pid = killed_under(client, nodes, sender)
+    time.sleep(NODE_TIMEOUT + 1.5)
+    for n in range(8, 10):
+        sender.send_json({"type": "direct", "to": sid, "data": n})
+    sender.ping()
+    answer = client.connect(PolledLink.open(nodes.b.port, "/recover.io/", server=nodes.b))
+    assert answer == {"sid": sid, "pid": pid} and client.recovered is True
+    assert directs(client, 7) == list(range(3, 10))
+    client.silent(0.5, skip=PRESENCE)
+
+
+def test_requests_forwarded_to_a_dead_owner_end_once_it_is_declared_dead(nodes):
+    """A polling client of node a whose requests all go through node b (a load balancer that
+    stopped sending to the dead node). Its pending GET, forwarded to node a, must end (400) once
+    the cluster declares node a dead, so that the client reconnects within the resume grace and
+    recovers. (Waiting out pingInterval + pingTimeout + 5 s instead is 50 s with the defaults,
+    longer than nodeTimeout + resumeGrace = 35 s: the client would come back too late.)"""
+    session = PollingSession(nodes.a.port, "/recover.io/")  # the handshake on node a,
+    assert session.sid.startswith("a.")
+    session.ports = [nodes.b.port]                              # every later request through node b
+    client = SocketIOClient()
+    client.connect(PolledLink(session))
+    nodes.b.clients.append(client)
+    client.expect("auth")
+    sender = nodes.b.connect("/ws")
+    settle()
+    sid, pid = killed_under(client, nodes, sender)
+    killed = time.monotonic()
+    ended = client.link.wait_ended(2 * PING_MS / 1000 + 10)
+    waited = time.monotonic() - killed
+    assert ended.startswith("HTTP 400"), ended
+    assert waited <= NODE_TIMEOUT + 2.0, f"the forwarded poll ended {waited:.1f}s after the kill"
+    answer = client.connect(PolledLink.open(nodes.b.port, "/recover.io/", server=nodes.b))
+    assert answer == {"sid": sid, "pid": pid} and client.recovered is True
+    assert directs(client, 5) == [3, 4, 5, 6, 7]
