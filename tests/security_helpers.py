@@ -3,15 +3,12 @@
 - ``json_logs``: the JSON log lines of a relay started with ``server.logFormat: json``.
 - ``refusals``: the ``request refused`` lines among them (one per refused upgrade or request).
 - ``refusal_count``: ``relay_refusals_total{reason}``.
-- ``module_server``: a fixture for one relay shared by a module's tests.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
-
-import pytest
+from typing import Any
 
 from relay_helpers import RelayServer
 
@@ -38,15 +35,3 @@ def refusals(server: RelayServer, reason: str | None = None) -> list[dict[str, A
 
 def refusal_count(server: RelayServer, reason: str) -> float:
     return server.metric("relay_refusals_total", reason=reason)
-
-
-def module_server(config: Callable[[], dict]) -> Any:
-    """A module-scoped fixture: one relay on ``config()`` for the module's tests."""
-    @pytest.fixture(scope="module")
-    def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
-        relay = RelayServer(tmp_path_factory.mktemp("relay-module"), config())
-        try:
-            yield relay.start()
-        finally:
-            relay.stop()
-    return server

@@ -12,9 +12,10 @@ import time
 
 import pytest
 
+from engineio_polling import shared_relay
 from raw_ws_helpers import http_upgrade, read_http_answer, upgrade_request
 from relay_helpers import HOST, Pair, base_config, dump_yaml, run_cli
-from security_helpers import module_server, refusal_count, refusals
+from security_helpers import refusal_count, refusals
 
 ALLOWED = [
     "http://127.0.0.1:*",
@@ -34,12 +35,7 @@ def origin_config() -> dict:
     return cfg
 
 
-origin_server = module_server(origin_config)
-
-
-@pytest.fixture
-def srv(origin_server, track_server):
-    return track_server(origin_server)
+_origin_relay, srv = shared_relay("srv", origin_config)
 
 
 # Each is refused: (origin, what the 403 body must say).

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
+from engineio_polling import shared_relay
 from relay_helpers import Pair, base_config, jwt_encode, claims_for
-from security_helpers import module_server
 from socketio_helpers import SIOClient
 
 WINDOW = 60
@@ -35,12 +33,7 @@ def token_config(**auth) -> dict:
     return cfg
 
 
-token_server = module_server(token_config)
-
-
-@pytest.fixture
-def srv(token_server, track_server):
-    return track_server(token_server)
+_token_relay, srv = shared_relay("srv", token_config)
 
 
 def exp_of(token: str) -> int:
