@@ -7,6 +7,27 @@ let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("InternalImportsByDefault"),
 ]
 
+// Fuzzing (Fuzz/README.md): with RELAY_FUZZ=1 the kernel and the built-in plugins are compiled
+// for libFuzzer and AddressSanitizer, and the fuzz targets in Fuzz/Sources are added. Only those
+// targets change, so a build reuses every dependency already built.
+let fuzzing = Context.environment["RELAY_FUZZ"] == "1"
+let fuzzedSettings: [SwiftSetting] = fuzzing ? [.unsafeFlags(["-sanitize=fuzzer,address"])] : []
+let fuzzTargets: [Target] =
+    fuzzing
+    ? [
+        .target(name: "CFuzzDriver", path: "Fuzz/Sources/CFuzzDriver"),
+        .target(name: "FuzzSupport", dependencies: ["CFuzzDriver"], path: "Fuzz/Sources/FuzzSupport", swiftSettings: swiftSettings),
+    ]
+        + ["FuzzJSONParser", "FuzzSocketIOPacket", "FuzzBinaryFrame", "FuzzRouteFile", "FuzzTokenVerifier"].map { name in
+            .executableTarget(
+                name: name,
+                dependencies: ["RelayKernel", "Plugins", "FuzzSupport", .product(name: "NIOCore", package: "swift-nio")],
+                path: "Fuzz/Sources/\(name)",
+                swiftSettings: swiftSettings + fuzzedSettings,
+                linkerSettings: [.unsafeFlags(["-sanitize=fuzzer,address", "-use-ld=lld"])]
+            )
+        } : []
+
 let package = Package(
     name: "relay",
     platforms: [.macOS(.v15), .iOS(.v16)],
@@ -67,7 +88,7 @@ let package = Package(
                 .product(name: "HeapModule", package: "swift-collections"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings + fuzzedSettings
         ),
         // libqrencode (Debian: libqrencode-dev) for the qr-code plugin's SVG QR codes.
         .systemLibrary(
@@ -85,7 +106,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings + fuzzedSettings
         ),
         .target(
             name: "RelaySQLite",
@@ -190,5 +211,5 @@ let package = Package(
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
-    ]
+    ] + fuzzTargets
 )

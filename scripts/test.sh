@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: Swift unit tests (with the Swift client's tests against a real relay process),
 # the route-file checks, the client type checks, the integration suite against a real relay over
-# real sockets (with the Python and browser clients' tests), and the out-of-tree plugin package's
-# own tests.
+# real sockets (with the Python and browser clients' tests), the out-of-tree plugin package's
+# own tests, the benchmark smoke run, and each libFuzzer target for 30 s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -56,3 +56,9 @@ smoke_results=$(mktemp /tmp/relay-bench-smoke.XXXXXX.jsonl)
 Benchmarks/run.sh --smoke --debug --results "$smoke_results"
 rm -f "$smoke_results"
 python3 Benchmarks/tools/polling-bench.py --smoke --relay .build/debug/relay
+
+echo "== fuzzing (libFuzzer: each target 30 s; Fuzz/README.md)"
+# Last: it rebuilds the kernel and plugins instrumented in .build (the dependencies are reused).
+fuzz_started=$SECONDS
+Fuzz/run.sh --seconds 30
+echo "fuzzed in $((SECONDS - fuzz_started)) s"

@@ -1,7 +1,8 @@
 """clients/python (package `relay_client`) against a real relay over real sockets: reconnect after
 the connection is cut mid-stream with every message delivered once and in order, backoff delays
 within their bounds, request time-outs, refused credentials as an error (not a reconnect loop),
-a refused resume reported, an expired token replaced from `get_token`."""
+a refused resume reported, an expired token replaced from `get_token` (token refresh on the open
+connection and revocation: tests/test_security_clients.py)."""
 
 from __future__ import annotations
 
@@ -237,8 +238,10 @@ def test_a_resume_the_relay_refuses_is_reported_so_the_app_can_rebuild(relay):
 
 def test_an_expired_token_is_replaced_from_get_token_and_the_session_resumes(relay):
     server = relay(base_config(auth={"leeway": 0}))
-    # `exp` is whole seconds: a 2 s lifetime leaves the first connection at least a second.
-    tokens = [server.token("alice", ttl=2), server.token("alice")]
+    # `exp` is whole seconds: a 2 s lifetime leaves the first connection at least a second. The
+    # relay asks for a refresh at once (token_expiring); the hook answers with another user's
+    # token, which the relay refuses, so the connection closes at the first token's exp.
+    tokens = [server.token("alice", ttl=2), server.token("mallory"), server.token("alice")]
 
     async def get_token() -> str:
         return tokens.pop(0) if len(tokens) > 1 else tokens[0]

@@ -9,15 +9,17 @@ dashboard receive it, and the REST history has it.
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
-from relay_helpers import wait_until
 from ml_alerts_support import SERVICE, WS, connect_auth, ml_config, register_stream, send_subscribe
+from relay_helpers import RELAY_BIN, SECRET, wait_until
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "ml-service"
 
@@ -58,6 +60,23 @@ class Script:
             self.proc.wait(5)
 
 
+def run_to_the_alert(service: Script, ready: Callable[[], None], *producer_args: str) -> Script:
+    """Once ``ready()`` returned, streams with ``producer.py producer_args`` until the service's
+    alert came back; both scripts must exit 0 (both are killed whatever happens). Returns the
+    producer."""
+    producer = None
+    try:
+        ready()
+        producer = Script("producer.py", *producer_args, "--wait-alerts", "1", "--timeout", "15")
+        assert producer.finish(30) == 0, "\n".join(producer.lines)
+        assert service.finish(30) == 0, "\n".join(service.lines)
+        return producer
+    finally:
+        service.kill()
+        if producer:
+            producer.kill()
+
+
 @pytest.mark.parametrize("producer_form, service_form", [("json", "binary"), ("binary", "json")])
 def test_ml_service_example_end_to_end(relay, tmp_path, producer_form, service_form):
     srv = relay(ml_config(tmp_path / "ml.sqlite"))
@@ -69,18 +88,12 @@ def test_ml_service_example_end_to_end(relay, tmp_path, producer_form, service_f
 
     service = Script("client.py", "--url", url, "--token", srv.token("ml-1", **SERVICE),
                      "--stream", stream, "--format", service_form, "--max-alerts", "1", "--timeout", "30")
-    producer = None
-    try:
+
+    def subscribed() -> None:
         assert service.wait_lines("subscribed", 1, 15) == [f"subscribed {stream} format={service_form}"]
-        producer = Script("producer.py", "--url", url, "--token", alice, "--stream", stream,
-                          "--format", producer_form, "--frames", "60", "--fps", "60",
-                          "--anomaly-at", "40", "--wait-alerts", "1", "--timeout", "15")
-        assert producer.finish(30) == 0, "\n".join(producer.lines)
-        assert service.finish(30) == 0, "\n".join(service.lines)
-    finally:
-        service.kill()
-        if producer:
-            producer.kill()
+
+    producer = run_to_the_alert(service, subscribed, "--url", url, "--token", alice, "--stream", stream,
+                                "--format", producer_form, "--frames", "60", "--fps", "60", "--anomaly-at", "40")
 
     # the phone got the alert the service published about the bright frames
     alert = json.loads(next(line for line in producer.lines if line.startswith("ALERT "))[6:])
@@ -113,3 +126,27 @@ def test_ml_service_example_finds_streams_over_rest(relay, tmp_path):
         assert service.finish(30) == 0, "\n".join(service.lines)
     finally:
         service.kill()
+
+
+def test_ml_service_example_refreshes_its_token_and_keeps_its_connection(relay, tmp_path):
+    """Issue 16 item 2: with --token-command the example answers every `token_expiring` with a
+    fresh token, so its one connection outlives each 4 s token and still works after them."""
+    srv = relay(ml_config(tmp_path / "ml.sqlite", auth={"leeway": 0, "refreshWindow": 2}))
+    url = srv.url(WS)
+    alice = srv.token("alice")
+    stream = register_stream(srv, alice, "Front door")
+    mint = (f"RELAY_JWT_SECRET={shlex.quote(SECRET)} {shlex.quote(str(RELAY_BIN))} token --sub ml-1 "
+            "--claim role=ml-service --ttl 4")
+    service = Script("client.py", "--url", url, "--token-command", mint, "--stream", stream,
+                     "--max-alerts", "1", "--timeout", "40")
+
+    def refreshed_twice() -> None:
+        service.wait_lines("subscribed", 1, 15)
+        service.wait_lines("token refreshed", 3, 20)  # past the first two tokens' exp
+
+    run_to_the_alert(service, refreshed_twice, "--url", url, "--token", alice, "--stream", stream,
+                     "--frames", "50", "--fps", "60", "--anomaly-at", "30")
+    assert any(line.startswith("alert ") for line in service.lines), service.lines
+    # one connection throughout: never resumed, never subscribed again
+    assert not any(line.startswith(("resumed", "refused", "relay:")) for line in service.lines), service.lines
+    assert len([line for line in service.lines if line.startswith("subscribed")]) == 1, service.lines

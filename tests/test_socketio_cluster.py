@@ -266,6 +266,8 @@ def test_a_websocket_upgrade_on_the_node_not_holding_the_sid_is_refused(nodes):
     session.packets_until(lambda got: len(got) >= 2)
     wrong = websocket_upgrade(nodes.b.port, f"/socket.io/?EIO=4&transport=websocket&sid={session.sid}")
     assert wrong.status == 400 and wrong.error_code() == 1, (wrong.status, wrong.body)
+    # a refusal: logged and counted (issue 16)
+    assert nodes.b.metric("relay_refusals_total", reason="unknown_session") == 1
     # the client keeps polling, through either node
     for port in (nodes.a.port, nodes.b.port):
         session.send('42["message","still polling"]', port=port)

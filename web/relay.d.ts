@@ -40,6 +40,12 @@ declare namespace RelayClient {
     interface Options {
         /** JWT sent as `?token=` on every connect and reconnect. Default `null`. */
         token?: string | null;
+        /**
+         * Called before every connect and reconnect (its token is sent as `?token=`, replacing
+         * `token`) and when the relay sends `token_expiring` (its token is sent as `refresh`).
+         * A connection closed with 1008 `token expired` then reconnects and resumes. Default `null`.
+         */
+        getToken?: (() => string | Promise<string>) | null;
         /** Extra query parameters of the upgrade URL. Default `{}`. */
         params?: Record<string, string>;
         /** Reconnect after a drop. Default `true`. */
@@ -119,6 +125,17 @@ declare namespace RelayClient {
         error: unknown;
     }
 
+    /** The `token-refreshed` event: the relay took the token from `getToken` (`refreshed`). */
+    interface TokenRefreshedEvent {
+        /** The new token's `exp` in milliseconds, or `null` when it has none. */
+        expiresAt: number | null;
+    }
+
+    /** The `token-error` event: `getToken` failed, or the relay refused the refresh. */
+    interface TokenErrorEvent {
+        error: unknown;
+    }
+
     /** Lifecycle events by name, with the value their handlers get. */
     interface Events {
         state: StateEvent;
@@ -127,6 +144,8 @@ declare namespace RelayClient {
         "queue-overflow": QueueOverflowEvent;
         clock: ClockEvent;
         "bad-frame": BadFrameEvent;
+        "token-refreshed": TokenRefreshedEvent;
+        "token-error": TokenErrorEvent;
     }
 
     /** Options of `request`. */

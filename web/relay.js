@@ -2,7 +2,7 @@
  * relay.js: browser client for Relay (plain JavaScript, no build step).
  * API reference: docs/clients/relay-js.md. Wire protocol: docs/protocol.md.
  *
- *   const relay = new RelayClient("/ws", { token });
+ *   const relay = new RelayClient("/ws", { getToken: () => fetchTokenFromMyBackend() });
  *   relay.on("cam-code", (msg) => …);
  *   relay.on("state", ({ state }) => …);
  *   relay.connect();
@@ -15,6 +15,7 @@
   const NOT_COUNTED = new Set(["connected", "authenticated"]);
   const DEFAULTS = {
     token: null,              // JWT, sent as ?token= on every (re)connect
+    getToken: null,           // () => token | Promise<token>: called before every (re)connect and on token_expiring (then sent as refresh)
     params: {},               // extra query parameters of the upgrade URL
     reconnect: true,          // reconnect after a drop
     backoffInitial: 250,      // ms: first retry waits random(0, backoffInitial)
@@ -82,6 +83,8 @@
       this._pending = [];         // open requests
       this._timer = null;
       this._userClosed = false;
+      this._token = this.options.token; // the token of the next connect (getToken's latest answer)
+      this._opening = 0;      // bumped by every attempt, so a late getToken answer is ignored
       this._now = this.options.now || defaultNow;
       if (this.options.leaveOnPageHide && global.addEventListener) {
         global.addEventListener("pagehide", () => { if (this.ws) this.close(); });
@@ -138,7 +141,7 @@
     _upgradeURL() {
       const url = resolveURL(this.url);
       const params = Object.assign({}, this.options.params);
-      if (this.options.token) params.token = this.options.token;
+      if (this._token) params.token = this._token;
       if (this.resumeToken) {
         params.resume = this.resumeToken;
         params.lastSeen = String(this.lastSeen);
@@ -150,6 +153,20 @@
     _open() {
       clearTimeout(this._timer);
       this._setState(this.resumeToken || this.attempt > 0 ? "reconnecting" : "connecting");
+      if (!this.options.getToken) { this._openSocket(); return; }
+      const opening = ++this._opening;
+      Promise.resolve().then(() => this.options.getToken()).then((token) => {
+        if (opening !== this._opening || this._userClosed) return;
+        this._token = token;
+        this._openSocket();
+      }, (error) => {
+        if (opening !== this._opening || this._userClosed) return;
+        this._emit("token-error", { error });
+        this._scheduleReconnect({ code: 0, reason: `getToken failed: ${error}` });
+      });
+    }
+
+    _openSocket() {
       const Socket = this.options.WebSocket || global.WebSocket;
       let ws;
       try {
@@ -175,7 +192,9 @@
         this._setState("closed", info);
         return;
       }
-      if (!this.options.reconnect || this.options.stopOnCloseCodes.includes(info.code)) {
+      // An expired token (docs/protocol.md): reconnect with a fresh one from getToken and resume.
+      const expired = info.code === 1008 && info.reason === "token expired" && this.options.getToken;
+      if (!this.options.reconnect || (this.options.stopOnCloseCodes.includes(info.code) && !expired)) {
         this._failPending(new Error(`connection closed (${info.code})`));
         this._setState("closed", info);
         return;
@@ -248,6 +267,7 @@
       } else if (!NOT_COUNTED.has(message.type)) {
         this.lastSeen += 1;
       }
+      if (message.type === "token_expiring") this._refreshToken();
       this._settle(message);
       this._emit(message.type, message);
     }
@@ -261,6 +281,22 @@
       this._setState("open", { resumed, replayed: message.replayed || 0, clientId: message.clientId });
       if (!resumed) this._emit("session", { clientId: message.clientId, fresh: true });
       this._flush();
+    }
+
+    /**
+     * Answers token_expiring: a token from getToken goes out as {"type":"refresh"}; `refreshed`
+     * or an error (ref "refresh") is emitted as "token-refreshed" / "token-error". Without
+     * getToken nothing happens: the relay closes at the token's exp (1008 "token expired").
+     */
+    _refreshToken() {
+      if (!this.options.getToken) return;
+      Promise.resolve().then(() => this.options.getToken())
+        .then((token) => {
+          this._token = token;
+          return this.request({ type: "refresh", token }, { reply: "refreshed" });
+        })
+        .then((answer) => this._emit("token-refreshed", { expiresAt: answer.expiresAt }),
+              (error) => this._emit("token-error", { error }));
     }
 
     // ---- sending -------------------------------------------------------------------------

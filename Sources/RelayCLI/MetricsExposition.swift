@@ -46,6 +46,9 @@ final class MetricsExposition: Sendable {
         "relay_delivery_latency_seconds": "Time from queueing a message for a client to writing it to the socket.",
         "relay_drops_total": "Messages not delivered, by reason.",
         "relay_errors_total": "Error answers sent to clients and HTTP callers, by error code.",
+        "relay_failed_attempts_total": "Failed attempts a plugin limits per client address (e.g. camera-pairing joins with an unknown code), by plugin instance and attempt.",
+        "relay_refusals_total":
+            "Upgrades, connections and requests the relay refused (each also logged at WARN), by reason (origin, token, ip_limit, api_key, too_many_failures, ...).",
         "relay_closes_total":
             "WebSocket closes by close code; initiator \"server\": the relay closed, \"client\": the client's close frame (codes 3000-4999 by range).",
         "relay_cluster_envelopes_out_total": "Envelopes handed to the cluster backplane for other nodes.",

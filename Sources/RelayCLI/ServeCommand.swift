@@ -26,7 +26,8 @@ struct ServeCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let logger = LogSetup.bootstrap(format: file.configuration.server.logFormat, level: file.configuration.server.logLevel)
-        for warning in file.warnings {
+        // Missing token keys are no mere warning here: the server refuses to start below.
+        for warning in file.warnings where !file.keySourceProblems.contains(warning) {
             logger.warning("route file warning", metadata: ["relay.config.warning": "\(self.config):\(warning)"])
         }
         let metrics = MetricsExposition()
@@ -43,6 +44,10 @@ struct ServeCommand: AsyncParsableCommand {
                 registry: registry,
                 logger: logger
             )
+        } catch let error as RelayConfigError {
+            FileHandle.standardError.write(Data((error.description + "\n").utf8))
+            logger.critical("relay cannot start: the route file is not usable here", metadata: ["relay.config.problems": "\(error.issues.count)"])
+            throw ExitCode(1)
         } catch {
             logger.critical("relay cannot start", metadata: ["error.type": "\(error)"])
             throw ExitCode(1)

@@ -28,6 +28,8 @@ import WebSocketKit
 /// - A close with 1008 before `connected` (credentials refused) ends the client with
 ///   ``RelayClientError/Code/authenticationFailed``: it is not retried. A 1008 on a connection
 ///   that was open (its token expired) is retried, with a token from `getToken`.
+/// - `token_expiring` is answered by itself with `refresh` and a token from `getToken`, so the
+///   connection outlives its token.
 /// - ``close()`` leaves for good (`{"type":"leave"}`, close 1000) and ends both sequences.
 ///
 /// `lastSeen` counts every message received since the first `connected` except `connected`
@@ -307,12 +309,26 @@ public actor RelayClient {
             return true
         case "authenticated":
             break
+        case "token_expiring":
+            self.lastSeen += 1
+            self.refreshToken()
         default:
             self.lastSeen += 1
         }
         self.settle(message)
         self.messageSink.yield(message)
         return false
+    }
+
+    /// Answers `token_expiring`: a token from `getToken` goes out as `{"type":"refresh"}` on this
+    /// connection (the relay answers `refreshed`, which arrives on ``messages``). If the hook
+    /// fails, the relay closes at the old token's `exp` and the reconnect takes a fresh token.
+    private func refreshToken() {
+        guard let getToken = self.configuration.getToken, let socket = self.socket else { return }
+        Task {
+            guard let token = try? await getToken() else { return }
+            socket.send(JSONValue.object(["type": "refresh", "token": .string(token)]).jsonText, promise: nil)
+        }
     }
 
     private func receive(binary: Data) {

@@ -17,12 +17,10 @@ public struct RelayClientConfiguration: Sendable {
     /// `nil`: connect without a token. An error it throws fails that attempt (retried with
     /// backoff).
     ///
-    /// Token refresh on an open connection (SPEC §3b `token_expiring` → `refresh` →
-    /// `refreshed`) is not served by the relay yet; until it is, a connection whose token
-    /// expires is closed with 1008 and the client reconnects with a token from this hook and
-    /// resumes (see ``RelayClient``). The `token_expiring` message will arrive on
-    /// ``RelayClient/messages`` like any other, and an app can answer it with
-    /// `send(["type": "refresh", "token": …])`.
+    /// It is also called when the relay sends `token_expiring` on an open connection: its
+    /// token goes out as `{"type":"refresh","token":…}` (answered `refreshed`), so the
+    /// connection outlives its token. If that fails, the relay closes at the token's `exp` and
+    /// the client reconnects with a token from this hook and resumes (see ``RelayClient``).
     public var getToken: (@Sendable () async throws -> String)?
     /// How the token is sent.
     public var tokenTransport: TokenTransport

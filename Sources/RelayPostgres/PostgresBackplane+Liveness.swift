@@ -153,7 +153,7 @@ extension PostgresBackplane {
     /// left (on the node that claimed the rows, once in the cluster).
     private func endExpiredOrphans(node: ClusterNode) async throws {
         let grace = Double(node.resumeGrace.components.seconds) + Double(node.resumeGrace.components.attoseconds) / 1e18
-        let expired = try await self.database.withTransaction { connection -> [(ClientInfo, [String])] in
+        let expired = try await self.database.withTransaction { connection -> [(info: ClientInfo, rooms: [String])] in
             let rows = try await self.database.query(
                 """
                 DELETE FROM relay_clients WHERE client_id IN (
@@ -164,19 +164,7 @@ extension PostgresBackplane {
                 """,
                 on: connection
             )
-            var ended: [(ClientInfo, [String])] = []
-            for row in rows {
-                let (id, text) = try row.decode((String, String).self)
-                let rooms = try await self.database.query(
-                    "DELETE FROM relay_room_members WHERE client_id = \(id) RETURNING room",
-                    on: connection
-                ).map { try $0.decode(String.self) }
-                try await self.database.query("DELETE FROM relay_journal WHERE client_id = \(id)", on: connection)
-                guard let json = try? JSONParser.parse(text.utf8), let info = ClientInfo(json: json) else { continue }
-                ended.append((info, rooms))
-            }
-            try await self.broadcast(ended.map { ClusterDirectory.Event.clientDown($0.0.id).json }, on: connection)
-            return ended
+            return try await self.endOrphanRows(rows, on: connection)
         }
         for (info, rooms) in expired {
             self.directory.apply(.clientDown(info.id))
@@ -219,5 +207,23 @@ extension PostgresBackplane {
             }
             try await self.database.query("DELETE FROM relay_room_inboxes WHERE members <= 0", on: connection)
         }
+    }
+
+    /// Finishes ending orphans whose `relay_clients` rows (`client_id`, `info`) were deleted:
+    /// their memberships and journals go, and every node hears they are down.
+    func endOrphanRows(_ rows: [PostgresRow], on connection: PostgresConnection) async throws -> [(info: ClientInfo, rooms: [String])] {
+        var ended: [(info: ClientInfo, rooms: [String])] = []
+        for row in rows {
+            let (id, text) = try row.decode((String, String).self)
+            let rooms = try await self.database.query(
+                "DELETE FROM relay_room_members WHERE client_id = \(id) RETURNING room",
+                on: connection
+            ).map { try $0.decode(String.self) }
+            try await self.database.query("DELETE FROM relay_journal WHERE client_id = \(id)", on: connection)
+            guard let json = try? JSONParser.parse(text.utf8), let info = ClientInfo(json: json) else { continue }
+            ended.append((info, rooms))
+        }
+        try await self.broadcast(ended.map { ClusterDirectory.Event.clientDown($0.info.id).json }, on: connection)
+        return ended
     }
 }

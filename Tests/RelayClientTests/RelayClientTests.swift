@@ -158,12 +158,35 @@ struct RelayClientTests {
         await client.close()
     }
 
+    @Test func anExpiringTokenIsRefreshedOnTheOpenConnection() async throws {
+        let relay = try await RelayProcess()
+        defer { relay.stop() }
+        let tokens = TokenSequence([try relay.token(subject: "alice", ttl: 3), try relay.token(subject: "alice")])
+        var settings = Self.quick
+        settings.getToken = { await tokens.next() }
+        let client = RelayClient(url: relay.url("/ws/secure"), configuration: settings)
+        let first = try await client.connect()
+        // The relay asks at once (token_expiring); the client answers with the hook's next token.
+        for await message in client.messages where message.type == "refreshed" { break }
+        // Past the first token's exp the connection is the same one.
+        try await Task.sleep(for: .seconds(4))
+        let pong = try await client.request(["type": "ping"], replyType: "pong")
+        #expect(pong.type == "pong")
+        guard case .open(let session) = await client.state else {
+            Issue.record("not open: \(await client.state)")
+            return
+        }
+        #expect(session.clientId == first.clientId && session.start == .new)
+        await client.close()
+    }
+
     @Test func anExpiredTokenIsReplacedFromGetTokenAndTheSessionResumes() async throws {
         let relay = try await RelayProcess()
         defer { relay.stop() }
         // `exp` is whole seconds: a 2 s lifetime leaves the first connection at least a second.
-        let fresh = try relay.token(subject: "alice")
-        let tokens = TokenSequence([try relay.token(subject: "alice", ttl: 2), fresh])
+        // The refresh the relay asks for gets another user's token, which it refuses, so the
+        // connection closes at the first token's exp.
+        let tokens = TokenSequence([try relay.token(subject: "alice", ttl: 2), try relay.token(subject: "mallory"), try relay.token(subject: "alice")])
         var settings = Self.quick
         settings.getToken = { await tokens.next() }
         let client = RelayClient(url: relay.url("/ws/secure"), configuration: settings)

@@ -23,7 +23,7 @@ struct OriginPatternTests {
     @Test func exactPort() throws {
         let pattern = try self.pattern("http://localhost:3000")
         #expect(pattern.matches("http://localhost:3000"))
-        #expect(pattern.matches("http://localhost:3000/"))
+        #expect(!pattern.matches("http://localhost:3000/"))
         #expect(!pattern.matches("http://localhost:3001"))
         #expect(!pattern.matches("http://localhost:30000"))
         #expect(!pattern.matches("http://localhost"))
@@ -81,6 +81,54 @@ struct OriginPatternTests {
 
     @Test(arguments: ["localhost", "localhost:3000", "http://", "://host", "http://host/path", ""])
     func malformedPatternsAreRefused(text: String) {
+        #expect(OriginPattern(text) == nil)
+    }
+
+    @Test(arguments: [
+        "http://127.0.0.1:8080.evil.example", "http://127.0.0.1:80@evil.example", "http://user@127.0.0.1:8080",
+        "http://127.0.0.1:8080/", "http://127.0.0.1:8080?q", "http://127.0.0.1:8080#f", "http://127.0.0.1.:8080",
+        "http://127.0.0.1:+80", "http://127.0.0.1:99999", "http://127.0.0.1:", "http://127.0.0.1:*", "http://127.0.0.1 :80",
+        "http://127.0.0.1:8\u{0}0", "http://127.0.0.1:８０", "null", "",
+    ])
+    func hostileOriginsDoNotMatchAPortWildcard(origin: String) throws {
+        #expect(!(try self.pattern("http://127.0.0.1:*")).matches(origin))
+    }
+
+    @Test func subdomainWildcardsMatchWholeLabelsOnly() throws {
+        let pattern = try self.pattern("https://*.example.com")
+        #expect(pattern.matches("https://x.example.com:443"))
+        #expect(pattern.matches("HTTPS://X.Y.EXAMPLE.COM"))
+        for origin in ["https://example.com", "https://.example.com", "https://example.com.evil.net", "https://evilexample.com",
+                       "https://a.example.com.", "https://a..example.com", "https://a.example.com:8443", "http://a.example.com"] {
+            #expect(!pattern.matches(origin), "\(origin)")
+        }
+    }
+
+    @Test func nullMatchesOnlyANullEntry() throws {
+        #expect(try self.pattern("null").matches("null"))
+        #expect(!(try self.pattern("null")).matches("http://localhost"))
+        #expect(!(try self.pattern("*")).matches("null"))
+        #expect(try self.pattern("*").admitsEveryOrigin)
+    }
+
+    @Test func punycodeHostsMatchAndRawUnicodeIsMalformed() throws {
+        let pattern = try self.pattern("https://xn--bcher-kva.example")
+        #expect(pattern.matches("https://xn--bcher-kva.example"))
+        #expect(!pattern.matches("https://bücher.example"))
+        #expect(OriginPattern("https://bücher.example") == nil)
+    }
+
+    @Test func longValuesAreRefusedUnread() throws {
+        let pattern = try self.pattern("*")
+        #expect(!pattern.matches("http://" + String(repeating: "a", count: 600) + ".example"))
+        #expect(!pattern.matches("http://" + Array(repeating: "a", count: 130).joined(separator: ".") + ".example"))
+        #expect(pattern.matches("http://" + String(repeating: "a", count: 63) + ".example"))
+        #expect(!pattern.matches("http://" + String(repeating: "a", count: 64) + ".example"))
+    }
+
+    @Test(arguments: ["http://*:8080", "http://local*:8080", "https://*example.com", "https://a.*.example.com", "http://localhost:8*",
+                      "http://*.0.0.1:*", "http://localhost.", "http://user@localhost", "https://bücher.example", "http://localhost:65536"])
+    func patternsThatAreNotOfTheFormAreRefused(text: String) {
         #expect(OriginPattern(text) == nil)
     }
 }

@@ -21,8 +21,11 @@ struct RouteFileLintTests {
 
         """
 
+    /// A key source, so that the endpoints (auth optional) do not warn about missing keys.
+    static let keys = ["RELAY_JWT_SECRET": String(repeating: "k", count: 32)]
+
     func warnings(routes: String) throws -> [ConfigIssue] {
-        try RouteFile.decode(yaml: Self.head + routes, file: "lint.yaml", environment: [:], registry: BuiltinPlugins.registry).warnings
+        try RouteFile.decode(yaml: Self.head + routes, file: "lint.yaml", environment: Self.keys, registry: BuiltinPlugins.registry).warnings
     }
 
     @Test func aCleanFileHasNoWarnings() throws {
@@ -35,7 +38,7 @@ struct RouteFileLintTests {
                   - {endpoint: /ws, type: "pub*", plugin: chat}
                 """,
             file: "clean.yaml",
-            environment: [:],
+            environment: Self.keys,
             registry: BuiltinPlugins.registry
         )
         #expect(file.warnings.isEmpty, "\(file.warnings)")
@@ -84,10 +87,53 @@ struct RouteFileLintTests {
                 routes: [{endpoint: /ws, type: anything, plugin: q}]
                 """,
             file: "quiet.yaml",
-            environment: [:],
+            environment: Self.keys,
             registry: PluginRegistry([Quiet.self])
         )
         #expect(Quiet.messageTypes == nil)
         #expect(file.warnings.isEmpty)
+    }
+
+    @Test func endpointsThatVerifyTokensWithoutAKeySourceAreReported() throws {
+        let yaml = """
+            endpoints:
+              - {path: /open, codec: json, auth: none}
+              - path: /members
+                codec: json
+                auth: required
+              - {path: /maybe, codec: json}
+            plugins: {chat: {plugin: pubsub}}
+            routes:
+              - {endpoint: /open, type: publish, plugin: chat}
+              - {endpoint: /members, type: publish, plugin: chat}
+              - {endpoint: /maybe, type: publish, plugin: chat}
+            """
+        let file = try RouteFile.decode(yaml: yaml, file: "keys.yaml", environment: [:], registry: BuiltinPlugins.registry)
+        #expect(file.keySourceProblems.map(\.path) == ["endpoints[1].auth", "endpoints[2].auth"])
+        #expect(file.keySourceProblems.map(\.line) == [5, 6])
+        #expect(file.keySourceProblems[0].message.hasPrefix("endpoint /members has auth: required but no token key is configured"))
+        #expect(file.keySourceProblems[1].message.contains("RELAY_JWT_SECRET"))
+        #expect(file.warnings.filter { $0.message.contains("no token key") }.count == 2)
+        for environment in [Self.keys, ["RELAY_AUTH_JWT_SECRET_FILE": "/secret"], ["RELAY_JWKS_FILE": "/keys.jwks"]] {
+            let configured = try RouteFile.decode(yaml: yaml, file: "keys.yaml", environment: environment, registry: BuiltinPlugins.registry)
+            #expect(configured.keySourceProblems.isEmpty, "\(environment)")
+        }
+    }
+
+    @Test func anOriginListThatAdmitsEveryOriginIsReported() throws {
+        let file = try RouteFile.decode(
+            yaml: """
+                limits: {allowedOrigins: ["https://app.example.com"]}
+                endpoints:
+                  - {path: /ws, codec: json, limits: {allowedOrigins: ["*"]}}
+                plugins: {chat: {plugin: pubsub}}
+                routes: [{endpoint: /ws, type: publish, plugin: chat}]
+                """,
+            file: "star.yaml",
+            environment: Self.keys,
+            registry: BuiltinPlugins.registry
+        )
+        #expect(file.warnings.map(\.path) == ["endpoints[0].limits.allowedOrigins"])
+        #expect(file.warnings.first?.message.contains("every web site") == true)
     }
 }

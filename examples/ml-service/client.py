@@ -11,6 +11,12 @@ subscribes again when the relay could not resume.
     RELAY_TOKEN=$(relay token --sub ml-1 --claim role=ml-service) \\
         python3 client.py --url ws://localhost:8080/api/streams/ws --stream stream_abc
 
+A service that runs longer than its token lives gets a fresh one from --token-command, run
+before every connect and whenever the relay sends `token_expiring`; the client sends it as
+`refresh` on the open connection, so the connection outlives each token:
+
+    python3 client.py --token-command 'relay token --sub ml-1 --claim role=ml-service --ttl 300'
+
 Without --stream it subscribes to every stream the REST API lists for it (the service role
 sees all streams).
 """
@@ -36,16 +42,28 @@ def log(*parts: object) -> None:
 class MLService:
     def __init__(self, args: argparse.Namespace):
         self.args = args
-        self.relay = RelayClient(args.url, get_token=lambda: args.token, token_transport="first_message",
+        self.token: str | None = args.token
+        self.relay = RelayClient(args.url, get_token=self.fresh_token, token_transport="first_message",
                                  max_size=args.max_size)
         self.analyzers: dict[str, FrameAnalyzer] = {}
         self.frames = 0
         self.alerts = 0
 
+    async def fresh_token(self) -> str:
+        """The token of the next connect or refresh: a new one from --token-command, else --token."""
+        if self.args.token_command:
+            command = await asyncio.create_subprocess_shell(self.args.token_command, stdout=asyncio.subprocess.PIPE)
+            output, _ = await command.communicate()
+            if command.returncode != 0 or not output.strip():
+                raise RuntimeError(f"--token-command exited with {command.returncode} and printed no token")
+            self.token = output.decode().strip()
+        assert self.token is not None
+        return self.token
+
     def streams(self) -> list[str]:
         if self.args.stream:
             return self.args.stream
-        listed = rest("GET", api_base(self.args.url) + "/api/streams/list", self.args.token)
+        listed = rest("GET", api_base(self.args.url) + "/api/streams/list", self.token)
         return [s["id"] for s in listed["streams"]]
 
     async def run(self) -> int:
@@ -117,6 +135,8 @@ class MLService:
     def control(self, message: Message) -> None:
         if message.type == "subscribed":
             log(f"subscribed {message['streamId']} format={message.get('format')}")
+        elif message.type == "refreshed":
+            log(f"token refreshed, expires at {message['expiresAt']}")
         elif message.type == "stream-status":
             log(f"status {message['streamId']} {message['status']}")
         elif message.type == "error":
@@ -127,6 +147,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", default=os.environ.get("RELAY_URL", "ws://localhost:8080/api/streams/ws"))
     parser.add_argument("--token", default=os.environ.get("RELAY_TOKEN"), help="service JWT (or RELAY_TOKEN)")
+    parser.add_argument("--token-command", help="shell command printing a fresh service JWT, run before every "
+                        "connect and on token_expiring (instead of --token)")
     parser.add_argument("--stream", action="append", help="stream id (repeatable); default: every listed stream")
     parser.add_argument("--format", choices=("binary", "json", "auto"), default="binary",
                         help="frame form to receive (the relay converts once per frame)")
@@ -135,8 +157,8 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=0, help="give up after this many seconds (0: run forever)")
     parser.add_argument("--max-size", type=int, default=8 << 20, help="largest frame accepted")
     args = parser.parse_args()
-    if not args.token:
-        parser.error("a service token is required (--token or RELAY_TOKEN)")
+    if not args.token and not args.token_command:
+        parser.error("a service token is required (--token, RELAY_TOKEN or --token-command)")
     try:
         return asyncio.run(MLService(args).run())
     except KeyboardInterrupt:

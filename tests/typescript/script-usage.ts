@@ -22,6 +22,9 @@ async function pairCamera(token: string): Promise<string> {
     relay.on("session", ({ clientId, fresh }) => console.log("new identity", clientId, fresh));
     relay.on("disconnected", ({ code, reason, wasClean }) => console.log(code, reason, wasClean));
     relay.on("queue-overflow", (overflow) => console.log("rejected" in overflow ? "rejected" : "dropped"));
+    const refreshing = new RelayClient("/ws", { getToken: async () => token });
+    refreshing.on("token-refreshed", ({ expiresAt }) => console.log(expiresAt ?? "no exp"));
+    refreshing.on("token-error", ({ error }) => console.log(error));
     relay.once<CamCode>("cam-code", (message) => console.log(message.code.toUpperCase()));
     relay.on("*", (message) => console.log(message.type, message.binary?.byteLength ?? 0));
     relay.connect().send({ type: "cam-create" });

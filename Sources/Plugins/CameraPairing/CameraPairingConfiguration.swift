@@ -29,10 +29,15 @@ public struct CameraPairingConfiguration: Decodable, Sendable {
     public var endedMailboxTTL: Double = 60
     /// Path prefix of the REST fallback (`<prefix>/join/:code`, …).
     public var restPrefix = "/cam"
+    /// Failed joins (unknown, expired or already paired code) one client address may make per
+    /// ``joinFailureWindow``, over REST and WebSocket together; beyond it HTTP 429 / `rate_limited`.
+    public var joinFailures = 10
+    /// The window of ``joinFailures``, in seconds, from an address's first failure.
+    public var joinFailureWindow: Double = 60
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case codeLength, codeTTL, idleTimeout, holdMessages, holdBytes, mailboxMessages, mailboxBytes
-        case maxPollWait, pollRecheckInterval, maxSignalBytes, endedMailboxTTL, restPrefix
+        case maxPollWait, pollRecheckInterval, maxSignalBytes, endedMailboxTTL, restPrefix, joinFailures, joinFailureWindow
     }
 
     /// The defaults.
@@ -52,6 +57,8 @@ public struct CameraPairingConfiguration: Decodable, Sendable {
         self.maxSignalBytes = fields.value(.maxSignalBytes, default: self.maxSignalBytes)
         self.endedMailboxTTL = fields.value(.endedMailboxTTL, default: self.endedMailboxTTL)
         self.restPrefix = fields.value(.restPrefix, default: self.restPrefix)
+        self.joinFailures = fields.value(.joinFailures, default: self.joinFailures)
+        self.joinFailureWindow = fields.value(.joinFailureWindow, default: self.joinFailureWindow)
 
         fields.check((1...32).contains(self.codeLength), .codeLength, "must be 1 to 32")
         fields.check(self.codeTTL > 0, .codeTTL, "must be positive")
@@ -64,6 +71,8 @@ public struct CameraPairingConfiguration: Decodable, Sendable {
         fields.check(self.pollRecheckInterval > 0, .pollRecheckInterval, "must be positive")
         fields.check(self.maxSignalBytes > 0, .maxSignalBytes, "must be positive")
         fields.check(self.endedMailboxTTL > 0, .endedMailboxTTL, "must be positive")
+        fields.check(self.joinFailures >= 1, .joinFailures, "must be at least 1")
+        fields.check(self.joinFailureWindow > 0, .joinFailureWindow, "must be positive")
         fields.check(
             self.restPrefix.hasPrefix("/") && !self.restPrefix.hasSuffix("/") && !self.restPrefix.contains(":"),
             .restPrefix,
@@ -77,4 +86,9 @@ public struct CameraPairingConfiguration: Decodable, Sendable {
 
     var codeTTLMilliseconds: Int64 { Self.milliseconds(self.codeTTL) }
     var idleMilliseconds: Int64 { Self.milliseconds(self.idleTimeout) }
+
+    /// The limit on failed joins per client address.
+    var joinLimit: FailedAttemptLimit {
+        FailedAttemptLimit(failures: self.joinFailures, window: .milliseconds(Self.milliseconds(self.joinFailureWindow)))
+    }
 }

@@ -15,10 +15,13 @@ public struct CameraPairingPlugin: RelayPlugin {
     public static let messageTypes: [String]? = ["cam-create", "cam-join"] + PairingDirectory.signalTypes.sorted()
 
     let directory: PairingDirectory
+    let joinLimit: FailedAttemptLimit
 
     public init(configuration: CameraPairingConfiguration, setup: inout PluginSetup) throws {
         let directory = PairingDirectory(configuration: configuration)
+        let joinLimit = configuration.joinLimit
         self.directory = directory
+        self.joinLimit = joinLimit
         let prefix = configuration.restPrefix
         let maxSignalBytes = configuration.maxSignalBytes
         let maxPollWait = configuration.maxPollWait
@@ -33,12 +36,16 @@ public struct CameraPairingPlugin: RelayPlugin {
         }
 
         // A REST phone joins; the token it gets is the only way to read or send as that side.
+        // Wrong codes are limited per client address (with WebSocket joins), so codes cannot be
+        // guessed at speed.
         setup.http("POST", "\(prefix)/join/:code") { request, context in
-            let code = try PairingDirectory.code(request.parameters["code"] ?? "")
-            let token = PairingCode.token()
-            let identity = request.bearerToken.map { Pairing.Peer.rest(token: $0) }
-            try await directory.join(code: code, joiner: .rest(token: token), identity: identity, context: context)
-            return .json(["code": .string(code), "token": .string(token), "side": "phone"])
+            try await context.limitingFailedAttempts("join", from: request.remoteAddress, limit: joinLimit) {
+                let code = try PairingDirectory.code(request.parameters["code"] ?? "")
+                let token = PairingCode.token()
+                let identity = request.bearerToken.map { Pairing.Peer.rest(token: $0) }
+                try await directory.join(code: code, joiner: .rest(token: token), identity: identity, context: context)
+                return PluginHTTPResponse.json(["code": .string(code), "token": .string(token), "side": "phone"])
+            }
         }
 
         // A REST side sends `{source, type, payload}` to the other side.
@@ -102,8 +109,11 @@ public struct CameraPairingPlugin: RelayPlugin {
             let pairing = try await self.directory.create(desktop: .socket(sender), context: context)
             context.reply(.json(type: "cam-code", ["code": .string(pairing.code), "expiresAt": .int(Int(pairing.expiresAt))]))
         case "cam-join":
-            let code = try PairingDirectory.code(try message.string("code"))
-            try await self.directory.join(code: code, joiner: .socket(sender), context: context)
+            let text = try message.string("code")
+            try await context.limitingFailedAttempts("join", from: message.sender.remoteAddress, limit: self.joinLimit) {
+                let code = try PairingDirectory.code(text)
+                try await self.directory.join(code: code, joiner: .socket(sender), context: context)
+            }
         case let type where PairingDirectory.signalTypes.contains(type):
             let code = try PairingDirectory.code(try message.string("code"))
             try await self.directory.relay(

@@ -47,6 +47,15 @@ package protocol ClusterBackplane: Sendable {
     /// of `ranges` that were for `client`'s node, in inbox order; `nil` when some of them are no
     /// longer kept (the resume must then answer `resumed: false`).
     func rows(tail: [ClusterFrameRef], ranges: [ClientJournal.Range], client: ClientID) async throws -> [ClusterRow]?
+
+    /// The node processes heartbeating now (their ids, as ``nodeID``), this one included: the
+    /// server API asks each of them.
+    func liveNodes() async throws -> [String]
+
+    /// Ends the identities of selected clients whose node died (they could still resume
+    /// elsewhere): their rows, rooms and waiting messages go, every node hears they are down.
+    /// Returns them with their rooms, so their plugins hear they left.
+    func endOrphans(_ selector: ClientSelector) async throws -> [(info: ClientInfo, rooms: [String])]
 }
 
 /// A row read back from a node's inbox.

@@ -18,6 +18,11 @@ enum ClusterEnvelope: Sendable {
     /// Marks a point in this node's outbound stream for a client it just took over: once it
     /// comes back, everything sent to the client before the takeover has arrived.
     case fence(ClientID)
+    /// A server API call node `from` asks this node to answer for its own clients
+    /// (``ControlRequest`` as JSON).
+    case control(id: String, from: String, body: ByteBuffer)
+    /// A node's answer to call `id` (JSON).
+    case controlAnswer(id: String, from: String, body: ByteBuffer)
     /// An Engine.IO long-polling request (a `GET`, or a `POST` with its body) that reached a node
     /// other than the one holding session `sid`; the answer goes back to `replyTo` as `request`.
     case pollRequest(UInt64, sid: String, post: ByteBuffer?, replyTo: String)
@@ -39,6 +44,7 @@ enum ClusterEnvelope: Sendable {
 
     private enum Tag: UInt8 {
         case client = 1, room, handoverRequest, handover, handoverRefused, fence, pollGet, pollPost, pollResponse
+        case control = 20, controlAnswer
     }
 
     private enum ContentTag: UInt8 {
@@ -74,6 +80,11 @@ enum ClusterEnvelope: Sendable {
         case .fence(let id):
             buffer.writeInteger(Tag.fence.rawValue)
             Self.write(id.rawValue, into: &buffer)
+        case .control(let id, let node, let body), .controlAnswer(let id, let node, let body):
+            buffer.writeInteger((self.isControlAnswer ? Tag.controlAnswer : Tag.control).rawValue)
+            Self.write(id, into: &buffer)
+            Self.write(node, into: &buffer)
+            Self.write(body, into: &buffer)
         case .pollRequest(let request, let sid, let post, let replyTo):
             buffer.writeInteger(post == nil ? Tag.pollGet.rawValue : Tag.pollPost.rawValue)
             buffer.writeInteger(request)
@@ -104,6 +115,11 @@ enum ClusterEnvelope: Sendable {
             }
         }
         return buffer
+    }
+
+    private var isControlAnswer: Bool {
+        if case .controlAnswer = self { return true }
+        return false
     }
 
     private static func policyByte(_ policy: RouteSettings.OverflowPolicy) -> UInt8 {
@@ -173,6 +189,10 @@ enum ClusterEnvelope: Sendable {
             self = .handoverRequest(id, toNode: node, lastSeen: Int(try Self.readInt(&buffer)))
         case .fence:
             self = .fence(ClientID(try Self.readString(&buffer)))
+        case .control:
+            self = .control(id: try Self.readString(&buffer), from: try Self.readString(&buffer), body: try Self.readBytes(&buffer))
+        case .controlAnswer:
+            self = .controlAnswer(id: try Self.readString(&buffer), from: try Self.readString(&buffer), body: try Self.readBytes(&buffer))
         case .pollGet, .pollPost:
             guard let request = buffer.readInteger(as: UInt64.self) else { throw DecodingError() }
             let sid = try Self.readString(&buffer)

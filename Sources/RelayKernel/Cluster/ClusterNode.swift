@@ -12,6 +12,8 @@ package final class ClusterNode: Sendable {
     typealias Handover = (frames: [QueuedFrame], lastSequence: Int)
 
     let state: RelayState
+    /// Server API calls to and from the other nodes.
+    let control = ClusterControl()
     private let handovers = Mutex<[ClientID: CheckedContinuation<(frames: [ClusterEnvelope.HandedFrame], lastSequence: Int)?, Never>]>([:])
     /// Clients resumed from their journal because their previous node did not hand them over in
     /// time, with the journal's position then: if the hand-over still comes, only what never
@@ -87,6 +89,10 @@ package final class ClusterNode: Sendable {
             } else if let frames {
                 self.lateHandover(of: id, frames: frames)
             }
+        case .control(let id, let node, let body):
+            self.control.serve(id: id, from: node, body: body, state: self.state)
+        case .controlAnswer(let id, let node, let body):
+            self.control.arrived(id: id, from: node, answer: body)
         case .pollRequest(let request, let sid, let post, let replyTo):
             self.polling.serve(request, sid: sid, post: post, replyTo: replyTo, state: self.state)
         case .pollResponse(let request, let status, let contentType, let body):

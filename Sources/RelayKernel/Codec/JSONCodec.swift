@@ -4,7 +4,7 @@ import NIOWebSocket
 
 /// The `json` codec: a text frame carries one JSON object with a string `type`; a binary frame
 /// carries a 4-byte header length, a JSON header and a payload. The kernel answers `ping`,
-/// `leave`, `auth` and `resume` itself; every other type goes to its route's plugin.
+/// `leave`, `auth`, `resume` and `refresh` itself; every other type goes to its route's plugin.
 ///
 /// It keeps nothing per connection: one instance serves them all.
 final class JSONCodec: Codec, Sendable {
@@ -75,6 +75,8 @@ final class JSONCodec: Codec, Sendable {
             }
             let resume = ResumeRequest(token: token, lastSeen: body["lastSeen"]?.intValue ?? 0)
             connection.perform { await SessionOpener.resumeInPlace($0, resume, fresh: session) }
+        case "refresh":
+            TokenRefresh.refresh(connection, token: body["token"]?.stringValue, session: session, answer: .message)
         default:
             return false
         }
@@ -85,7 +87,7 @@ final class JSONCodec: Codec, Sendable {
     /// with 1008.
     private func beforeAuthentication(_ decoded: JSONInboundDecoder.Result, on connection: ClientConnection) {
         guard case .message(let type, let body, _) = decoded, type == "auth", let token = body["token"]?.stringValue else {
-            return connection.close(CloseReason(.policyViolation, "authentication required"))
+            return connection.refuse(.authRequired, CloseReason(.policyViolation, "authentication required"))
         }
         connection.metrics.kernelMessageIn()
         connection.authenticationArrived()

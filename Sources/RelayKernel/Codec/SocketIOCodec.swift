@@ -267,7 +267,11 @@ final class SocketIOCodec: Codec {
             }
             if auth == .required, identity == .anonymous {
                 refuse("authentication required")
-                if closeOnRefusal { connection.close(CloseReason(.policyViolation, "authentication required")) }
+                if closeOnRefusal {
+                    connection.refuse(.authRequired, CloseReason(.policyViolation, "authentication required"))
+                } else {
+                    connection.recordRefusal(.authRequired, detail: "authentication required")
+                }
                 return
             }
             if await SocketIOCodec.recover(handshake, namespace: namespace, identity: identity, on: connection) { return }
@@ -302,7 +306,14 @@ final class SocketIOCodec: Codec {
             return connection.close(CloseReason(.protocolError, "malformed event"))
         }
         let arguments = Array(elements.dropFirst())
-        let body = arguments.first.flatMap { try? JSONParser.parse($0.readableBytesView).objectValue } ?? [:]
+        let first = arguments.first.flatMap { try? JSONParser.parse($0.readableBytesView) }
+        let body = first?.objectValue ?? [:]
+        if type == "refresh" {
+            // The kernel's own event: `emit("refresh", {token}, ack)` (or the token alone).
+            let token = body["token"]?.stringValue ?? first?.stringValue
+            let answer = packet.id.map(TokenRefresh.Answer.acknowledgement(id:)) ?? .message
+            return TokenRefresh.refresh(connection, token: token, session: session, answer: answer)
+        }
         let message = RelayMessage(
             type: type,
             body: body,

@@ -16,6 +16,9 @@ public struct AuthSettings: Sendable, Equatable {
     public var authTimeout = 10.0
     /// The claim naming the user.
     public var userClaim = "sub"
+    /// Seconds before a connection's token expires (`exp`) that the client is sent
+    /// `token_expiring`, so it can send `refresh` with a new token.
+    public var refreshWindow = 60.0
 
     /// The defaults.
     public init() {}
@@ -23,7 +26,7 @@ public struct AuthSettings: Sendable, Equatable {
 
 extension AuthSettings: Decodable {
     enum Keys: String, CodingKey, CaseIterable {
-        case jwtSecretFile, jwksFile, apiKeyFile, issuer, audience, leeway, authTimeout, userClaim
+        case jwtSecretFile, jwksFile, apiKeyFile, issuer, audience, leeway, authTimeout, userClaim, refreshWindow
     }
 
     public init(from decoder: any Decoder) throws {
@@ -36,8 +39,10 @@ extension AuthSettings: Decodable {
         self.leeway = fields.value(.leeway, default: self.leeway)
         self.authTimeout = fields.value(.authTimeout, default: self.authTimeout)
         self.userClaim = fields.value(.userClaim, default: self.userClaim)
+        self.refreshWindow = fields.value(.refreshWindow, default: self.refreshWindow)
         if self.leeway < 0 { fields.invalid(.leeway, "must not be negative") }
         if self.authTimeout <= 0 { fields.invalid(.authTimeout, "must be positive") }
+        if self.refreshWindow < 0 { fields.invalid(.refreshWindow, "must not be negative") }
         try fields.finish()
     }
 }

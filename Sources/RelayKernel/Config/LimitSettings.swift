@@ -16,7 +16,7 @@ public struct LimitSettings: Sendable, Equatable {
     public var queueBytes = 8 << 20
     /// Seconds a socket write may block before the peer is closed.
     public var writeTimeout = 10.0
-    /// Origins allowed to upgrade (`*` matches within host or port).
+    /// Origins allowed to upgrade, and to call the REST API from a browser (see ``OriginPattern``).
     public var allowedOrigins = ["http://localhost:*", "http://127.0.0.1:*"]
 
     /// The defaults.
@@ -55,7 +55,10 @@ extension LimitSettings: Decodable {
         check(.writeTimeout, self.writeTimeout > 0, "must be positive")
         if fields.isPresent(.allowedOrigins) {
             for origin in self.allowedOrigins where OriginPattern(origin) == nil {
-                fields.invalid(.allowedOrigins, "'\(origin)' is not an origin pattern (scheme://host[:port])")
+                fields.invalid(
+                    .allowedOrigins,
+                    "'\(origin)' is not an origin pattern: scheme://host[:port] with host exact or '*.' + domain, port digits or '*' (IDNs in xn-- form), or null, or *"
+                )
             }
         }
         try fields.finish()

@@ -14,6 +14,9 @@ public struct RouteFile: Sendable {
     /// shadowed by an earlier glob route, a route to a plugin that handles no messages, a `type`
     /// that matches nothing its plugin handles, an endpoint no route uses.
     public let warnings: [ConfigIssue]
+    /// Endpoints that verify tokens while no key source is configured (also among ``warnings``):
+    /// `relay serve` refuses to start with them.
+    public let keySourceProblems: [ConfigIssue]
 
     /// Reads and validates the file at `path`.
     public static func load(path: String, environment: [String: String], registry: PluginRegistry) throws(RelayConfigError) -> RouteFile {
@@ -66,7 +69,8 @@ public struct RouteFile: Sendable {
             configuration: configuration,
             pluginConfigurations: pluginConfigurations,
             path: file,
-            warnings: RouteFileLint.warnings(configuration, registry: registry, context: context)
+            warnings: RouteFileLint.warnings(configuration, registry: registry, context: context),
+            keySourceProblems: RouteFileLint.keySourceProblems(configuration, context: context)
         )
     }
 
@@ -76,7 +80,8 @@ public struct RouteFile: Sendable {
             configuration: self.configuration,
             pluginConfigurations: self.pluginConfigurations.merging(replacements) { _, replacement in replacement },
             path: self.path,
-            warnings: self.warnings
+            warnings: self.warnings,
+            keySourceProblems: self.keySourceProblems
         )
     }
 

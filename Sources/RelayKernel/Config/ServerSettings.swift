@@ -24,6 +24,9 @@ public struct ServerSettings: Sendable, Equatable {
     public var logLevel = "info"
     /// `text` or `json`.
     public var logFormat = "text"
+    /// Reverse proxies (CIDR networks) whose `X-Forwarded-For` / `Forwarded` and
+    /// `X-Forwarded-Proto` headers are believed; empty: the TCP peer is the client.
+    public var trustedProxies: [String] = []
 
     /// The defaults.
     public init() {}
@@ -32,7 +35,7 @@ public struct ServerSettings: Sendable, Equatable {
 extension ServerSettings: Decodable {
     enum Keys: String, CodingKey, CaseIterable {
         case host, port, tls, maxConnections, handshakeTimeout, heartbeatInterval, closeTimeout, drainTimeout
-        case resumeGrace, resumeBufferMessages, logLevel, logFormat
+        case resumeGrace, resumeBufferMessages, logLevel, logFormat, trustedProxies
     }
 
     public init(from decoder: any Decoder) throws {
@@ -49,6 +52,10 @@ extension ServerSettings: Decodable {
         self.resumeBufferMessages = fields.value(.resumeBufferMessages, default: self.resumeBufferMessages)
         self.logLevel = fields.value(.logLevel, default: self.logLevel)
         self.logFormat = fields.value(.logFormat, default: self.logFormat)
+        self.trustedProxies = fields.value(.trustedProxies, default: self.trustedProxies)
+        for proxy in self.trustedProxies where IPNetwork(proxy) == nil {
+            fields.invalid(.trustedProxies, "'\(proxy)' is not an IP address or CIDR network (10.0.0.0/8, fd00::/8)")
+        }
         if !(0...65535).contains(self.port) { fields.invalid(.port, "must be 0...65535") }
         if self.maxConnections < 1 { fields.invalid(.maxConnections, "must be at least 1") }
         if !["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(self.logLevel) {

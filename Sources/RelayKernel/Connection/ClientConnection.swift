@@ -34,8 +34,10 @@ final class ClientConnection {
     let codec: any Codec
     /// Values of the endpoint's `:name` segments.
     let parameters: [String: String]
-    /// The peer's IP address.
+    /// The client's IP address (``TrustedProxies`` accounted for).
     let remoteAddress: String?
+    /// The upgrade's `Origin`, for the log of a refusal.
+    let origin: String?
     /// The thread-safe side given to sessions (set once the connection opened).
     @exclusivity(unchecked) private(set) var handle: ConnectionHandle?
     /// What carries the frames, from ``open(on:)`` until the connection ends.
@@ -53,8 +55,8 @@ final class ClientConnection {
     @exclusivity(unchecked) var identity: VerifiedIdentity?
     /// Until when the client may authenticate (or connect a namespace), and the close if not.
     @exclusivity(unchecked) private var authDeadline: (at: NIODeadline, reason: CloseReason)?
-    /// When the token expires (seconds since 1970, leeway included).
-    @exclusivity(unchecked) private var tokenExpiry: Double?
+    /// When the token expires and whether the client was warned (see ``TokenRefresh``).
+    @exclusivity(unchecked) var tokenLifetime: TokenLifetime?
     /// The client left deliberately (`leave`, Socket.IO close or disconnect, a clean close code).
     @exclusivity(unchecked) private var leftCleanly = false
     /// Whether the client closed the transport itself (see `clientClosedTransport()`).
@@ -78,6 +80,7 @@ final class ClientConnection {
         self.codec = endpoint.codec.make()
         self.parameters = request.parameters
         self.remoteAddress = request.remoteAddress
+        self.origin = request.origin
         self.request = request
         self.limiter = MessageLimiter(limits: endpoint.settings.limits)
     }
@@ -102,12 +105,12 @@ final class ClientConnection {
     private func admit() {
         guard let request = self.request else { return }
         self.request = nil
-        guard !self.state.isDraining else { return self.close(CloseReason(.goingAway, "server shutting down")) }
+        guard !self.state.isDraining else { return self.refuse(.draining, CloseReason(.goingAway, "server shutting down")) }
         guard self.slots.acquireTotal(self.state.counter, limit: self.settings.server.maxConnections) else {
-            return self.close(CloseReason(.tryAgainLater, "server at capacity"))
+            return self.refuse(.capacity, CloseReason(.tryAgainLater, "server at capacity"))
         }
         guard self.slots.acquire(address: self.remoteAddress ?? "unknown", self.state.counter, limit: self.limits.connectionsPerIP) else {
-            return self.close(CloseReason(.policyViolation, "too many connections from this address"))
+            return self.refuse(.addressLimit, CloseReason(.policyViolation, "too many connections from this address"))
         }
         self.codec.start(self, request: request)
     }
@@ -264,26 +267,30 @@ final class ClientConnection {
     /// failure `refusal` sends any frame that must come first, then the connection closes with
     /// 1008 (unless `closeOnRefusal` is off: the codec decides).
     func authenticate(_ token: String, refusal: ((String) -> Void)? = nil, closeOnRefusal: Bool = true) async -> VerifiedIdentity? {
-        let refuse = { (reason: String) in
-            refusal?(reason)
-            if closeOnRefusal { self.close(CloseReason(.policyViolation, reason)) }
+        let fail = { (reason: Refusal.Reason, detail: String, user: String?) in
+            refusal?(detail)
+            if closeOnRefusal {
+                self.refuse(reason, CloseReason(.policyViolation, detail), user: user)
+            } else {
+                self.recordRefusal(reason, detail: detail, user: user)
+            }
         }
         guard let verifier = self.state.runtime.verifier() else {
-            refuse("no token keys are configured")
+            fail(.token, "no token keys are configured", nil)
             return nil
         }
         let identity: VerifiedIdentity
         do {
             identity = try await verifier.verify(token)
         } catch {
-            refuse(error.reason)
+            fail(.token, error.reason, nil)
             return nil
         }
+        self.tokenLifetime = TokenLifetime(identity)
         if let user = identity.userId, !self.slots.acquire(user: user, self.state.counter, limit: self.limits.connectionsPerUser) {
-            refuse("too many connections for this user")
+            fail(.userLimit, "too many connections for this user", user)
             return nil
         }
-        self.tokenExpiry = identity.expiresAt.map { $0 + self.settings.auth.leeway }
         self.identity = identity
         return identity
     }
@@ -454,7 +461,7 @@ final class ClientConnection {
     /// frames written but not sent yet.
     struct Handover: Sendable {
         let identity: VerifiedIdentity?
-        let tokenExpiry: Double?
+        let tokenLifetime: TokenLifetime?
         let authDeadline: (at: NIODeadline, reason: CloseReason)?
         let sessions: [(namespace: String, session: ClientSession)]
         let unsent: [WebSocketFrame]
@@ -469,7 +476,7 @@ final class ClientConnection {
         self.sequencer.discard()
         let handover = Handover(
             identity: self.identity,
-            tokenExpiry: self.tokenExpiry,
+            tokenLifetime: self.tokenLifetime,
             authDeadline: self.authDeadline,
             sessions: self.sessions,
             unsent: unsent
@@ -485,7 +492,7 @@ final class ClientConnection {
     func adopt(_ handover: Handover) {
         guard let handle, let transport, self.phase == .open else { return }
         self.identity = handover.identity
-        self.tokenExpiry = handover.tokenExpiry
+        self.tokenLifetime = handover.tokenLifetime
         self.authDeadline = handover.authDeadline
         for frame in handover.unsent { transport.write(frame) }
         transport.flush()
@@ -495,22 +502,20 @@ final class ClientConnection {
             self.attach(session, generation: generation, namespace: namespace)
         }
         if let user = handover.identity?.userId, !self.slots.acquire(user: user, self.state.counter, limit: self.limits.connectionsPerUser) {
-            self.close(CloseReason(.policyViolation, "too many connections for this user"))
+            self.refuse(.userLimit, CloseReason(.policyViolation, "too many connections for this user"), user: user)
         }
     }
 }
 
 extension ClientConnection: LoopSweepable {
-    /// Closes a client that did not authenticate in time, whose token expired, or whose socket
-    /// has not taken a frame for `writeTimeout`; runs the codec's own deadlines.
+    /// Closes a client that did not authenticate in time, warns one whose token is about to
+    /// expire and closes it once it has, closes one whose socket has not taken a frame for
+    /// `writeTimeout`; runs the codec's own deadlines.
     func sweep(at time: SweepTime) {
         if let deadline = self.authDeadline, time.now >= deadline.at {
-            self.close(deadline.reason)
+            self.refuse(.authTimeout, deadline.reason)
         }
-        if let expiry = self.tokenExpiry, time.wallClock > expiry {
-            self.tokenExpiry = nil
-            self.close(CloseReason(.policyViolation, "token expired"))
-        }
+        if self.tokenLifetime != nil { TokenRefresh.sweep(self, at: time) }
         if let blocked = self.writer.blockedSince, time.now - blocked > TimeAmount(seconds: self.limits.writeTimeout) {
             self.writer.blockedSince = nil
             self.metrics.drops(.slowConsumer).increment()

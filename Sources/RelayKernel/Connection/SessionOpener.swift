@@ -54,7 +54,11 @@ enum SessionOpener {
             if let namespace {
                 connection.sendDirect(SocketIOPacket.text(.connectError, namespace: namespace, payload: SocketIOPacket.errorPayload(reason.reason)))
             }
-            connection.close(reason)
+            if reason.code == .policyViolation {
+                connection.refuse(.joinRefused, reason)
+            } else {
+                connection.close(reason)
+            }
             return nil
         }
         if let cluster = state.runtime.hub.cluster {

@@ -74,11 +74,13 @@ final class ClientSession: Sendable {
         var takenElsewhere = false
     }
 
-    let info: ClientInfo
+    let id: ClientID
     let bounds: Bounds
     /// This node's client journals, in a cluster.
     let cluster: ClusterJournal?
     private let state: Mutex<State>
+    /// Who the client is; a token refresh replaces its claims.
+    private let identity: Mutex<ClientInfo>
 
     /// A session attached to `connection`; in a cluster with its `journal` (one taken over from
     /// another node is `restoring` until what it missed is restored).
@@ -91,7 +93,8 @@ final class ClientSession: Sendable {
         journal: ClientJournal? = nil,
         restoring: Bool = false
     ) {
-        self.info = info
+        self.id = info.id
+        self.identity = Mutex(info)
         self.bounds = bounds
         self.cluster = journal == nil ? nil : cluster
         var state = State(connection: connection, resumeToken: resumeToken)
@@ -103,7 +106,13 @@ final class ClientSession: Sendable {
         self.state = Mutex(state)
     }
 
-    var id: ClientID { self.info.id }
+    /// What plugins know about the client.
+    var info: ClientInfo { self.identity.withLock { $0 } }
+
+    /// Replaces the client's claims with those of a refreshed token (of the same user).
+    func replaceClaims(_ claims: [String: JSONValue]) {
+        self.identity.withLock { $0 = $0.replacingClaims(claims) }
+    }
 
     var phase: Phase { self.state.withLock { $0.phase } }
 

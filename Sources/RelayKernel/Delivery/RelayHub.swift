@@ -110,6 +110,11 @@ final class RelayHub: Sendable {
         self.metrics.sessionsActive.set(self.sessionCount.wrappingSubtract(1, ordering: .relaxed).newValue)
     }
 
+    /// Tells the other nodes that `session`'s info changed (its claims, after a token refresh).
+    func announceUpdate(of session: ClientSession) {
+        self.announce(.clientUp(session.info, resumeToken: session.resumeToken, journal: session.journal))
+    }
+
     /// Tells the other nodes about a change here (best effort: a backplane that is down
     /// re-registers everything when it reconnects).
     private func announce(_ change: ClusterChange) {
@@ -135,6 +140,9 @@ final class RelayHub: Sendable {
     }
 
     var allSessions: [ClientSession] { self.sessions.values }
+
+    /// How many client identities this node holds.
+    var sessionTotal: Int { self.sessionCount.load(ordering: .relaxed) }
 
     // MARK: Delivery
 

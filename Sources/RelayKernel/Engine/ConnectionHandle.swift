@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import Synchronization
 
@@ -11,6 +12,8 @@ final class ConnectionHandle: SessionConnection {
     private let connection: LoopConfined<ClientConnection?>
     /// A writer run is scheduled and has not started yet.
     private let pumpPending = Atomic<Bool>(false)
+    /// When the connection opened, in seconds since 1970 (the server API lists it).
+    let openedAt = Date().timeIntervalSince1970
 
     init(loop: EventLoopContext, connection: ClientConnection) {
         self.loop = loop

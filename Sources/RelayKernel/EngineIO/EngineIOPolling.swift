@@ -20,8 +20,17 @@ enum EngineIOPolling {
         state: RelayState
     ) async -> Response {
         let origin = request.headers[.origin]
+        let client = state.currentTable.trustedProxies.client(peer: context.remoteAddress, fields: request.headers)
         if let origin, !endpoint.origins.contains(where: { $0.matches(origin) }) {
             state.metrics.error(.forbidden)
+            Refusal(
+                reason: .origin,
+                detail: "origin refused: not in this endpoint's limits.allowedOrigins",
+                path: request.uri.path,
+                origin: origin,
+                clientAddress: client.address,
+                forwardedScheme: client.forwardedScheme
+            ).record(metrics: state.metrics, logger: state.logger)
             return Self.response(.error(.forbidden, code: 4, "Forbidden"), origin: nil)
         }
         if request.method == .options {
@@ -36,7 +45,7 @@ enum EngineIOPolling {
         } else if let sid = query["sid"] {
             answer = await Self.serve(request, sid: sid, endpoint: endpoint, state: state)
         } else if request.method == .get {
-            answer = await Self.handshake(request, query: query, context: context, endpoint: endpoint, parameters: parameters, state: state)
+            answer = await Self.handshake(request, query: query, context: context, client: client.address, endpoint: endpoint, parameters: parameters, state: state)
         } else {
             answer = .error(.badRequest, code: 2, "Bad handshake method")
         }
@@ -50,6 +59,7 @@ enum EngineIOPolling {
         _ request: Request,
         query: [String: String],
         context: RelayRequestContext,
+        client: String?,
         endpoint: CompiledEndpoint,
         parameters: [String: String],
         state: RelayState
@@ -59,7 +69,8 @@ enum EngineIOPolling {
             parameters: parameters,
             query: query,
             bearerToken: request.headers[.authorization].flatMap(UpgradeRequest.bearerToken),
-            remoteAddress: context.remoteAddress
+            remoteAddress: client,
+            origin: request.headers[.origin]
         )
         let loop = state.loops.context(for: context.eventLoop)
         let opened = loop.eventLoop.flatSubmit {

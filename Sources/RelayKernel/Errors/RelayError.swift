@@ -7,11 +7,20 @@ public struct RelayError: Error, Sendable, Hashable, CustomStringConvertible {
     public let code: Code
     /// A human-readable message.
     public let message: String
+    /// When the client may try again (`rate_limited`): sent as `retryAfter` (seconds) in the
+    /// error object, and as `Retry-After` on REST answers.
+    public let retryAfter: Duration?
 
-    /// Creates an error with a code and a message.
-    public init(_ code: Code, _ message: String) {
+    /// Creates an error with a code and a message, and when to retry if that is known.
+    public init(_ code: Code, _ message: String, retryAfter: Duration? = nil) {
         self.code = code
         self.message = message
+        self.retryAfter = retryAfter
+    }
+
+    /// ``retryAfter`` in whole seconds, rounded up (at least 1).
+    var retryAfterSeconds: Int? {
+        self.retryAfter.map { max(1, Int(($0 / .seconds(1)).rounded(.up))) }
     }
 
     public var description: String { "\(self.code.rawValue): \(self.message)" }

@@ -42,3 +42,20 @@ public struct ClientInfo: Sendable, Hashable {
         self.handshake = handshake
     }
 }
+
+extension ClientInfo {
+    /// The same client with other claims (after a token refresh).
+    func replacingClaims(_ claims: [String: JSONValue]) -> ClientInfo {
+        ClientInfo(
+            id: self.id,
+            userId: self.userId,
+            claims: claims,
+            endpoint: self.endpoint,
+            parameters: self.parameters,
+            codec: self.codec,
+            remoteAddress: self.remoteAddress,
+            namespace: self.namespace,
+            handshake: self.handshake
+        )
+    }
+}

@@ -125,10 +125,16 @@ public struct OutboundMessage: Sendable {
 
     /// The kernel's error message.
     static func error(_ error: RelayError, ref: String?) -> OutboundMessage {
-        if let ref {
-            return .json(type: "error", ["code": .string(error.code.rawValue), "message": .string(error.message), "ref": .string(ref)])
+        switch (ref, error.retryAfterSeconds) {
+        case (let ref?, let retry?):
+            .json(type: "error", ["code": .string(error.code.rawValue), "message": .string(error.message), "ref": .string(ref), "retryAfter": .int(retry)])
+        case (let ref?, nil):
+            .json(type: "error", ["code": .string(error.code.rawValue), "message": .string(error.message), "ref": .string(ref)])
+        case (nil, let retry?):
+            .json(type: "error", ["code": .string(error.code.rawValue), "message": .string(error.message), "retryAfter": .int(retry)])
+        case (nil, nil):
+            .json(type: "error", ["code": .string(error.code.rawValue), "message": .string(error.message)])
         }
-        return .json(type: "error", ["code": .string(error.code.rawValue), "message": .string(error.message)])
     }
 }
 

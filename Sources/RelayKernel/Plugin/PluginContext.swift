@@ -178,11 +178,16 @@ public struct PluginContext: Sendable {
         }
     }
 
-    /// Checks the server API key (`Authorization: Bearer` or `X-API-Key`); throws `unauthenticated`.
+    /// Checks the server API key (`Authorization: Bearer` or `X-API-Key`); throws `unauthenticated`
+    /// (a refusal: logged and counted in `relay_refusals_total{reason="api_key"}`).
     public func requireAPIKey(_ request: PluginHTTPRequest) throws(RelayError) {
-        guard let expected = self.runtime.apiKey() else { throw RelayError(.unauthenticated, "no server API key is configured") }
         let given = request.headers["x-api-key"] ?? request.bearerToken
-        guard let given, constantTimeEquals(given, expected) else { throw RelayError(.unauthenticated, "wrong or missing API key") }
+        guard let expected = self.runtime.apiKey(), let given, constantTimeEquals(given, expected) else {
+            let problem = self.runtime.apiKey() == nil ? "no server API key is configured" : "wrong or missing API key"
+            Refusal(reason: .apiKey, detail: problem, path: request.path, origin: request.headers["origin"], clientAddress: request.remoteAddress)
+                .record(metrics: self.runtime.hub.metrics, logger: self.runtime.logger)
+            throw RelayError(.unauthenticated, problem)
+        }
     }
 
     /// The sender to tell if a cross-node message is lost after it was accepted.

@@ -14,7 +14,8 @@ public struct PluginHTTPRequest: Sendable {
     public let headers: [String: String]
     /// The body.
     public let body: ByteBuffer
-    /// The peer address, when known.
+    /// The client's IP address, when known: the TCP peer's, or the one a trusted proxy
+    /// (`server.trustedProxies`) forwarded.
     public let remoteAddress: String?
 
     /// Creates a request (kernel and test harnesses).
@@ -50,10 +51,13 @@ public struct PluginHTTPRequest: Sendable {
 
     /// The bearer token from `Authorization: Bearer …`, `?token=`, or nil.
     public var bearerToken: String? {
-        if let authorization = self.headers["authorization"], authorization.lowercased().hasPrefix("bearer ") {
-            return String(authorization.dropFirst(7)).trimmingSpaces
-        }
-        return self.query["token"]
+        Self.bearerToken(authorization: self.headers["authorization"]) ?? self.query["token"]
+    }
+
+    /// The credentials of an `Authorization: Bearer …` value.
+    static func bearerToken(authorization: String?) -> String? {
+        guard let authorization, authorization.lowercased().hasPrefix("bearer ") else { return nil }
+        return String(authorization.dropFirst(7)).trimmingSpaces
     }
 }
 

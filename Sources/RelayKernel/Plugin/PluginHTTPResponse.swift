@@ -26,9 +26,15 @@ public struct PluginHTTPResponse: Sendable {
         return PluginHTTPResponse(status: status, contentType: "application/json", body: buffer)
     }
 
-    /// The REST error shape `{"error":{"code","message"}}` with the code's status.
+    /// The REST error shape `{"error":{"code","message"}}` with the code's status (and
+    /// `retryAfter` with a `Retry-After` header when the error says when to retry).
     public static func error(_ error: RelayError) -> PluginHTTPResponse {
-        .json(["error": ["code": .string(error.code.rawValue), "message": .string(error.message)]], status: error.code.httpStatus)
+        var object: [String: JSONValue] = ["code": .string(error.code.rawValue), "message": .string(error.message)]
+        guard let retry = error.retryAfterSeconds else { return .json(["error": .object(object)], status: error.code.httpStatus) }
+        object["retryAfter"] = .int(retry)
+        var response = PluginHTTPResponse.json(["error": .object(object)], status: error.code.httpStatus)
+        response.headers["retry-after"] = String(retry)
+        return response
     }
 }
 

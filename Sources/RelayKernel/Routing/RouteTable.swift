@@ -10,6 +10,8 @@ final class RouteTable: Sendable {
     /// The instances this table created (not carried over from the previous table).
     let createdInstances: [PluginInstance]
     let httpRoutes: [(instance: PluginInstance, route: PluginSetup.HTTPRoute)]
+    /// `server.trustedProxies`, parsed once.
+    let trustedProxies: TrustedProxies
 
     var configuration: RelayConfiguration { self.file.configuration }
 
@@ -17,6 +19,7 @@ final class RouteTable: Sendable {
     /// compiles the routes.
     init(file: RouteFile, registry: PluginRegistry, previous: RouteTable?, logger: Logger) throws(RelayConfigError) {
         self.file = file
+        self.trustedProxies = TrustedProxies(file.configuration.server.trustedProxies)
         var instances: [String: PluginInstance] = [:]
         var created: [PluginInstance] = []
         var issues: [ConfigIssue] = []

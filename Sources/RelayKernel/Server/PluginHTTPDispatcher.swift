@@ -46,6 +46,7 @@ struct PluginHTTPDispatcher: RouterMiddleware {
         for field in request.headers { headers[field.name.canonicalName] = field.value }
         var query: [String: String] = [:]
         for (name, value) in request.uri.queryParameters { query[String(name)] = String(value) }
+        let client = self.state.currentTable.trustedProxies.client(peer: context.remoteAddress, fields: request.headers)
         let pluginRequest = PluginHTTPRequest(
             method: request.method.rawValue,
             path: request.uri.path,
@@ -53,7 +54,7 @@ struct PluginHTTPDispatcher: RouterMiddleware {
             query: query,
             headers: headers,
             body: body,
-            remoteAddress: context.remoteAddress
+            remoteAddress: client.address
         )
         return Self.response(await Self.run(pluginRequest, instance: instance, route: route, state: self.state, logger: context.logger))
     }

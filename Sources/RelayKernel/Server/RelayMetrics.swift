@@ -18,6 +18,8 @@ public final class RelayMetrics: Sendable {
     private let closesByCode: [UInt16: Counter]
     private let peerClosesByCode: [String: Counter]
     private let kernelIn: Counter
+    private let refusalsByReason: [String: Counter]
+    private let failedAttempts = ShardedMap<String, Counter>(shardCount: 4)
     private let kernelOut: Counter
     /// Envelopes handed to the cluster backplane for other nodes.
     let clusterOut = Counter(label: "relay_cluster_envelopes_out_total")
@@ -48,6 +50,9 @@ public final class RelayMetrics: Sendable {
                 ($0, Counter(label: "relay_closes_total", dimensions: [("initiator", "client"), ("code", $0)]))
             }
         )
+        self.refusalsByReason = Dictionary(
+            uniqueKeysWithValues: Refusal.Reason.allCases.map { ($0.rawValue, Counter(label: "relay_refusals_total", dimensions: [("reason", $0.rawValue)])) }
+        )
         self.kernelIn = Counter(label: "relay_messages_in_total", dimensions: Self.unrouted(plugin: "kernel"))
         self.kernelOut = Counter(label: "relay_messages_out_total", dimensions: Self.unrouted(plugin: "kernel"))
         for reason in DropReason.allCases { _ = self.drops(reason) }
@@ -70,6 +75,23 @@ public final class RelayMetrics: Sendable {
     /// Counts an error answer.
     func error(_ code: RelayError.Code) {
         self.errorsByCode[code.rawValue]?.increment()
+    }
+
+    /// Counts a failed attempt a plugin limits (`relay_failed_attempts_total{plugin, attempt}`;
+    /// the instance comes from the route file, the attempt's name from the plugin's code).
+    func failedAttempt(plugin: String, attempt: String) {
+        let counter = self.failedAttempts.update("\(plugin) \(attempt)") { counter in
+            if let counter { return counter }
+            let created = Counter(label: "relay_failed_attempts_total", dimensions: [("plugin", plugin), ("attempt", attempt)])
+            counter = created
+            return created
+        }
+        counter.increment()
+    }
+
+    /// Counts a refused upgrade, connection or request (`relay_refusals_total{reason}`).
+    func refused(_ reason: Refusal.Reason) {
+        self.refusalsByReason[reason.rawValue]?.increment()
     }
 
     /// Counts a close sent by the server (`relay_closes_total{initiator="server"}`).

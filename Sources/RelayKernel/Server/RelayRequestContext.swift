@@ -1,11 +1,11 @@
 import Hummingbird
 import NIOCore
 
-/// The request context of the relay's HTTP routes: Hummingbird's core context plus the peer
-/// address, which plugin REST handlers see as ``PluginHTTPRequest/remoteAddress``.
+/// The request context of the relay's HTTP routes: Hummingbird's core context plus the TCP
+/// peer's address (``TrustedProxies`` turns it into the client's).
 struct RelayRequestContext: RequestContext {
     var coreContext: CoreRequestContextStorage
-    /// The client's IP address, when known.
+    /// The TCP peer's IP address, when known.
     let remoteAddress: String?
     /// The event loop of the request's connection.
     let eventLoop: any EventLoop

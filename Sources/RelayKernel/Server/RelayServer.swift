@@ -53,6 +53,7 @@ public final class RelayServer: Sendable {
         self.options = options
         self.logger = logger
         let file = try RouteFile.load(path: options.routeFile, environment: options.environment, registry: registry)
+        try Self.requireKeySources(file)
         let keys = try await Self.loadKeys(file.configuration, environment: options.environment)
         let table = try RouteTable(file: file, registry: registry, previous: nil, logger: logger)
         let metrics = RelayMetrics()
@@ -98,6 +99,7 @@ public final class RelayServer: Sendable {
     /// Re-reads the route file and swaps the new routes in; the old routes stay if it is invalid.
     public func reload() async throws {
         let file = try RouteFile.load(path: self.options.routeFile, environment: self.options.environment, registry: self.state.registry)
+        try Self.requireKeySources(file)
         let keys = try await Self.loadKeys(file.configuration, environment: self.options.environment)
         let previous = self.state.currentTable
         let table = try RouteTable(file: file, registry: self.state.registry, previous: previous, logger: self.logger)
@@ -120,6 +122,12 @@ public final class RelayServer: Sendable {
 
     // MARK: Keys
 
+    /// Refuses a route file whose endpoints verify tokens while no key source is configured
+    /// (every token would be refused), naming each endpoint and the variables that supply keys.
+    static func requireKeySources(_ file: RouteFile) throws(RelayConfigError) {
+        guard file.keySourceProblems.isEmpty else { throw RelayConfigError(file: file.path, issues: file.keySourceProblems) }
+    }
+
     static func loadKeys(_ configuration: RelayConfiguration, environment: [String: String]) async throws -> PluginRuntime.Keys {
         let auth = configuration.auth
         let secret = try environment["RELAY_JWT_SECRET"] ?? auth.jwtSecretFile.map(Self.readSecret)
@@ -140,6 +148,7 @@ public final class RelayServer: Sendable {
         let router = Router(context: RelayRequestContext.self)
         router.add(middleware: CORSPolicy(state: state))
         router.add(middleware: PluginHTTPDispatcher(state: state))
+        ServerAPI(state: state).register(on: router)
         router.get("/healthz") { _, _ in Self.jsonResponse(["status": "ok"]) }
         router.get("/readyz") { _, _ in
             if state.isDraining { return Self.jsonResponse(["status": "draining"], status: .serviceUnavailable) }

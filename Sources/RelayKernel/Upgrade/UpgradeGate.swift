@@ -7,7 +7,8 @@ import NIOHTTP1
 /// that RFC 6455 §4.2.1 or the route file refuses before anything is upgraded: 400 for a method,
 /// HTTP version, `Connection` or `Sec-WebSocket-Key` that is wrong, 426 for a version other
 /// than 13, 404 for a path no endpoint serves, 403 for an origin not on the endpoint's list, 400
-/// for what the endpoint's codec refuses (an Engine.IO upgrade for a session this node lacks).
+/// for what the endpoint's codec refuses (an Engine.IO upgrade for a session this node lacks);
+/// each a ``Refusal``: logged and counted, and the body says which check failed.
 ///
 /// After a plain request it stays to send a later upgrade attempt on the same connection to a
 /// fresh one (307 to the same target; NIO upgrades only a connection's first request).
@@ -57,10 +58,10 @@ final class UpgradeGate: ChannelInboundHandler, RemovableChannelHandler {
             return
         }
         guard first else {
-            return self.refuse(.temporaryRedirect, "upgrade on a fresh connection", headers: [("location", head.uri)], context: context)
+            return self.answer(.temporaryRedirect, "upgrade on a fresh connection", headers: [("location", head.uri)], context: context)
         }
-        if let (status, reason, headers) = self.refusal(of: head) {
-            return self.refuse(status, reason, headers: headers, context: context)
+        if let (status, why, reason, headers) = self.refusal(of: head) {
+            return self.refuse(status, why, reason, head: head, headers: headers, context: context)
         }
         context.fireChannelRead(data)
         context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
@@ -69,41 +70,69 @@ final class UpgradeGate: ChannelInboundHandler, RemovableChannelHandler {
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         guard error is HTTPParserError else { return context.fireErrorCaught(error) }
         self.stopTimer()
-        self.refuse(.badRequest, "malformed HTTP request", headers: [], context: context)
+        self.refuse(.badRequest, .malformedUpgrade, "malformed HTTP request", head: nil, headers: [], context: context)
     }
 
     /// Why `head` may not be upgraded, if it may not.
-    private func refusal(of head: HTTPRequestHead) -> (HTTPResponseStatus, String, [(String, String)])? {
-        guard head.method == .GET else { return (.badRequest, "a WebSocket upgrade must be a GET", []) }
+    private func refusal(of head: HTTPRequestHead) -> (HTTPResponseStatus, Refusal.Reason, String, [(String, String)])? {
+        guard head.method == .GET else { return (.badRequest, .malformedUpgrade, "a WebSocket upgrade must be a GET", []) }
         guard Self.header(head.headers, "upgrade", hasToken: "websocket") else {
-            return (.badRequest, "a WebSocket upgrade needs 'Upgrade: websocket'", [])
+            return (.badRequest, .malformedUpgrade, "a WebSocket upgrade needs 'Upgrade: websocket'", [])
         }
-        guard head.version.major > 1 || (head.version.major == 1 && head.version.minor >= 1) else { return (.badRequest, "a WebSocket upgrade needs HTTP/1.1", []) }
+        guard head.version.major > 1 || (head.version.major == 1 && head.version.minor >= 1) else {
+            return (.badRequest, .malformedUpgrade, "a WebSocket upgrade needs HTTP/1.1", [])
+        }
         guard Self.header(head.headers, "connection", hasToken: "upgrade") else {
-            return (.badRequest, "a WebSocket upgrade needs 'Connection: Upgrade'", [])
+            return (.badRequest, .malformedUpgrade, "a WebSocket upgrade needs 'Connection: Upgrade'", [])
         }
         let versions = head.headers["sec-websocket-version"]
         guard versions.count == 1, Self.trimmed(versions[0][...].utf8).elementsEqual("13".utf8) else {
-            return (.upgradeRequired, "only WebSocket version 13 is supported", [("sec-websocket-version", "13")])
+            return (.upgradeRequired, .unsupportedVersion, "only WebSocket version 13 is supported", [("sec-websocket-version", "13")])
         }
         let keys = head.headers["sec-websocket-key"]
         guard keys.count == 1, (try? Base64.decode(bytes: Self.trimmed(keys[0][...].utf8)))?.count == 16 else {
-            return (.badRequest, "Sec-WebSocket-Key must be the base64 of 16 bytes", [])
+            return (.badRequest, .malformedUpgrade, "Sec-WebSocket-Key must be the base64 of 16 bytes", [])
         }
         let table = self.state.currentTable
         guard let (endpoint, _) = table.endpoint(forPath: UpgradeRequest.path(of: head.uri)) else {
-            return (.notFound, "no WebSocket endpoint at this path", [])
+            return (.notFound, .unknownPath, "no WebSocket endpoint at this path", [])
         }
-        if let origin = head.headers["origin"].first, !endpoint.origins.contains(where: { $0.matches(origin) }) {
-            return (.forbidden, "origin not allowed on this endpoint", [])
+        let origins = head.headers["origin"]
+        if origins.count > 1 {
+            return (.forbidden, .origin, "origin refused: more than one Origin header", [])
+        }
+        if let origin = origins.first, !endpoint.origins.contains(where: { $0.matches(origin) }) {
+            let problem = origin == "null" || BrowserOrigin(origin) != nil ? "not in this endpoint's limits.allowedOrigins" : "not of the form scheme://host[:port]"
+            return (.forbidden, .origin, "origin refused: \(problem)", [])
         }
         if let refusal = endpoint.codec.upgradeRefusal(query: UpgradeRequest.query(of: head.uri), state: self.state) {
-            return (.badRequest, refusal, [])
+            return (.badRequest, .unknownSession, refusal, [])
         }
         return nil
     }
 
-    private func refuse(_ status: HTTPResponseStatus, _ reason: String, headers extra: [(String, String)], context: ChannelHandlerContext) {
+    private func refuse(
+        _ status: HTTPResponseStatus,
+        _ why: Refusal.Reason,
+        _ reason: String,
+        head: HTTPRequestHead?,
+        headers extra: [(String, String)],
+        context: ChannelHandlerContext
+    ) {
+        let peer = context.channel.remoteAddress?.ipAddress
+        let client = head.map { head in self.state.currentTable.trustedProxies.client(peer: peer, values: { head.headers[$0] }) }
+        Refusal(
+            reason: why,
+            detail: reason,
+            path: head.map { String(UpgradeRequest.path(of: $0.uri)) },
+            origin: head?.headers.first(name: "origin"),
+            clientAddress: client?.address ?? peer,
+            forwardedScheme: client?.forwardedScheme
+        ).record(metrics: self.state.metrics, logger: self.state.logger)
+        self.answer(status, reason, headers: extra, context: context)
+    }
+
+    private func answer(_ status: HTTPResponseStatus, _ reason: String, headers extra: [(String, String)], context: ChannelHandlerContext) {
         self.refusing = true
         let body = context.channel.allocator.buffer(string: reason + "\n")
         var headers = HTTPHeaders([("content-type", "text/plain; charset=utf-8"), ("content-length", "\(body.readableBytes)"), ("connection", "close")])

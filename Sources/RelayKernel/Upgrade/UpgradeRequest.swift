@@ -2,8 +2,8 @@ import NIOCore
 import NIOHTTP1
 
 /// What a WebSocket upgrade request carried that the connection still needs once upgraded: the
-/// endpoint's path parameters, the query, the bearer token and the peer address. The headers
-/// themselves are not kept.
+/// endpoint's path parameters, the query, the bearer token, the client's address and origin.
+/// The headers themselves are not kept.
 struct UpgradeRequest: Sendable {
     /// Values of the endpoint's `:name` segments.
     var parameters: [String: String]
@@ -11,14 +11,17 @@ struct UpgradeRequest: Sendable {
     var query: [String: String]
     /// The token of an `Authorization: Bearer` header.
     var bearerToken: String?
-    /// The peer's IP address.
+    /// The client's IP address (``TrustedProxies`` accounted for).
     var remoteAddress: String?
+    /// The `Origin` header, for the log of a refusal.
+    var origin: String?
 
-    init(parameters: [String: String], query: [String: String], bearerToken: String?, remoteAddress: String?) {
+    init(parameters: [String: String], query: [String: String], bearerToken: String?, remoteAddress: String?, origin: String? = nil) {
         self.parameters = parameters
         self.query = query
         self.bearerToken = bearerToken
         self.remoteAddress = remoteAddress
+        self.origin = origin
     }
 
     init(head: HTTPRequestHead, parameters: [String: String], remoteAddress: String?) {
@@ -27,7 +30,8 @@ struct UpgradeRequest: Sendable {
             parameters: parameters,
             query: Self.query(of: head.uri).map(Self.parseQuery) ?? [:],
             bearerToken: authorization.flatMap(Self.bearerToken),
-            remoteAddress: remoteAddress
+            remoteAddress: remoteAddress,
+            origin: head.headers.first(name: "origin")
         )
     }
 

@@ -61,7 +61,8 @@ final class WebSocketUpgrader: NIOTypedHTTPServerProtocolUpgrader, Sendable {
                 frameBound: frameBound,
                 loop: loop
             )
-            let request = UpgradeRequest(head: upgradeRequest, parameters: plan.parameters, remoteAddress: channel.remoteAddress?.ipAddress)
+            let client = table.trustedProxies.client(peer: channel.remoteAddress?.ipAddress, values: { upgradeRequest.headers[$0] })
+            let request = UpgradeRequest(head: upgradeRequest, parameters: plan.parameters, remoteAddress: client.address)
             let connection = ClientConnection(
                 state: self.state,
                 loop: loop,

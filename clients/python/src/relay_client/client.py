@@ -46,6 +46,7 @@ class _End:
     """How one connection attempt ended."""
 
     close_code: int | None = None
+    close_reason: str = ""
     connected: bool = False
     error: BaseException | None = None
     status: int | None = None
@@ -71,8 +72,13 @@ class RelayClient:
       ``Closed``).
     - While disconnected, ``send`` queues (up to ``queue_limit``).
     - A close with 1008 before ``connected`` (credentials refused) ends the client with
-      ``RelayClientError("authentication_failed")``; it is not retried. A 1008 on a connection
-      that was open (its token expired) is retried with a token from ``get_token``.
+      ``RelayClientError("authentication_failed")``; it is not retried. A 1008 ``token expired``
+      on a connection that was open is retried with a token from ``get_token``; any other 1008
+      on an open connection (``revoked`` by the server API) ends it with
+      ``RelayClientError("revoked")``.
+    - ``token_expiring`` (the token is about to expire) is answered by itself: a token from
+      ``get_token`` goes out as ``{"type":"refresh"}``, and the relay answers ``refreshed`` (both
+      also arrive on ``messages()``).
     - ``close()`` leaves for good (``{"type":"leave"}``, close 1000) and ends both iterators.
 
     ``last_seen`` counts every message received since the first ``connected`` except
@@ -99,12 +105,11 @@ class RelayClient:
         """Nothing happens before ``connect()``.
 
         :param url: the endpoint, e.g. ``ws://127.0.0.1:8080/ws``.
-        :param get_token: called before every connection attempt (sync or async); ``None``:
-            no token. Token refresh on an open connection (SPEC §3b ``token_expiring`` →
-            ``refresh``) is not served by the relay yet: until it is, an expired connection is
-            closed with 1008 and the client reconnects with a token from this hook and resumes;
-            ``token_expiring`` will arrive on ``messages()`` like any message, and the app can
-            answer ``send({"type": "refresh", "token": …})``.
+        :param get_token: called before every connection attempt and when the relay sends
+            ``token_expiring`` (sync or async); ``None``: no token. Its token is sent as
+            ``{"type":"refresh","token":…}`` on the open connection, so the connection outlives
+            the token; if that fails, the relay closes at the token's ``exp`` and the client
+            reconnects with a token from this hook and resumes.
         :param token_transport: ``"header"``, ``"query"`` or ``"first_message"``.
         :param params: extra query parameters of the upgrade URL.
         :param reconnect: reconnect (and resume) after a drop.
@@ -153,6 +158,7 @@ class RelayClient:
         self._runner: asyncio.Task[None] | None = None
         self._retries = 0
         self._ending = False
+        self._refreshing: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> RelayClient:
         await self.connect()
@@ -235,6 +241,9 @@ class RelayClient:
         if end.close_code == 1008 and not end.connected:
             return RelayClientError("authentication_failed", "the relay refused the credentials (close 1008)",
                                     close_code=1008)
+        if end.close_code == 1008 and end.close_reason != "token expired":
+            return RelayClientError("revoked", f"the relay closed the connection (1008 {end.close_reason!r})",
+                                    close_code=1008)
         if not self._reconnect:
             return RelayClientError("closed", "the connection ended and reconnect is off", close_code=end.close_code)
         return None
@@ -273,13 +282,28 @@ class RelayClient:
                     await self._opened(socket, message)
                 else:
                     self._deliver(message)
+                    if message is not None and message.type == "token_expiring" and self._get_token is not None:
+                        self._refreshing = asyncio.create_task(self._refresh_token())
         except ConnectionClosed:
             pass
         finally:
             self._socket = None
             self._open = False
         received = socket.protocol.close_rcvd
-        return _End(close_code=received.code if received is not None else None, connected=connected)
+        return _End(close_code=received.code if received is not None else None,
+                    close_reason=received.reason if received is not None else "", connected=connected)
+
+    async def _refresh_token(self) -> None:
+        """Answers ``token_expiring`` with ``{"type":"refresh","token":…}`` from ``get_token``; a
+        failure leaves the old token, which the relay closes at its ``exp`` (then a reconnect
+        takes a fresh token)."""
+        assert self._get_token is not None
+        try:
+            value = self._get_token()
+            token = await value if inspect.isawaitable(value) else value
+            await self._transmit(json.dumps({"type": "refresh", "token": token}))
+        except Exception:  # the hook or the send failed: the old token stays until its exp
+            pass
 
     def _upgrade_url(self, token: str | None) -> str:
         parts = urllib.parse.urlsplit(self.url)

@@ -10,6 +10,9 @@ class RelayClientError(Exception):
 
     - ``authentication_failed``: the relay closed with 1008 before ``connected`` (bad, expired or
       missing token, connection limit). Not retried.
+    - ``revoked``: the relay closed an open connection with 1008 for another reason than an
+      expired token (the product's backend revoked the user through the server API). Not
+      retried.
     - ``upgrade_refused``: the relay answered the upgrade with an HTTP 4xx (404 unknown path, 403
       origin refused). Not retried.
     - ``gave_up``: ``max_attempts`` consecutive attempts failed.
