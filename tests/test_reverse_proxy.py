@@ -53,12 +53,29 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 15.0) -
     raise AssertionError(f"the proxy never listened on {port}")
 
 
+def wait_for_relay_through(port: int, process: subprocess.Popen, timeout: float = 20.0) -> None:
+    """A proxy that listens may not serve yet (TLS set-up, its first upstream connection): the
+    relay's /readyz answered through it is the sign it does."""
+    deadline = time.monotonic() + timeout
+    while True:
+        assert process.poll() is None, f"the proxy exited with status {process.returncode}"
+        try:
+            with urllib.request.urlopen(f"https://{HOST}:{port}/readyz", context=insecure_context(), timeout=2) as reply:
+                if reply.status == 200:
+                    return
+        except OSError:
+            pass
+        assert time.monotonic() < deadline, f"the relay never answered through the proxy on {port}"
+        time.sleep(0.1)
+
+
 def run_proxy(command: list[str], port: int, workdir: Path, env: dict[str, str] | None = None
               ) -> Iterator[int]:
     log = (workdir / "proxy.log").open("w")
     process = subprocess.Popen(command, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_for_port(port, process)
+        wait_for_relay_through(port, process)
         yield port
     finally:
         process.terminate()
