@@ -24,6 +24,10 @@ tsc -p tests/typescript
 echo "== example plugin package (plugins/chat-history)"
 (cd plugins/chat-history && swift build --build-tests && swift test --skip-build)
 
+echo "== the plugin tutorial's package (examples/presence-counter, docs/plugins/writing-a-plugin.md)"
+(cd examples/presence-counter && swift build --build-tests && swift test --skip-build \
+    && .build/debug/presence-relay check --strict presence.yaml)
+
 echo "== PostgreSQL (a throwaway server for the cluster tests)"
 # Both test suites get its admin URL (RELAY_TEST_DATABASE_URL; the integration tests create a
 # database per test) and its directory (RELAY_TEST_PG_DIR, for scripts/postgres.sh stop/start).

@@ -1,3 +1,4 @@
+import PresenceCounter
 import RelayKernel
 import RelayTesting
 import Testing
@@ -71,7 +72,7 @@ struct PresenceCounterPluginTests {
     func joiningAndAskingInProcessAndLive(mode: TestRelayMode) async throws {
         let routes = """
             endpoints:
-              - {path: "/ws/rooms/:room", codec: json}
+              - {path: "/ws/rooms/:room", codec: json, auth: none}
             plugins:
               presence: {plugin: presence-counter, config: {announceDelay: 0}}
             routes:

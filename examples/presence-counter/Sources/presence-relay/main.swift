@@ -1,0 +1,5 @@
+import Plugins
+import PresenceCounter
+import RelayCLI
+
+await RelayCommand.main(plugins: BuiltinPlugins.all + [PresenceCounterPlugin.self])
