@@ -11,6 +11,7 @@ import struct
 import threading
 import time
 import urllib.parse
+from abc import ABC, abstractmethod
 from typing import Any, Sequence
 
 from websockets.exceptions import ConnectionClosed
@@ -36,8 +37,9 @@ class LinkClosed(AssertionError):
 _END = object()
 
 
-class Link:
-    """What both transports share: a queue of received packets, filled by a reader thread."""
+class Link(ABC):
+    """What both transports share: a queue of received packets, filled by a reader thread; each
+    transport sends, drops and closes in its own way."""
 
     kind = "?"
 
@@ -79,14 +81,17 @@ class Link:
             except TimeoutError:
                 continue
 
+    @abstractmethod
     def send(self, *packets: Packet) -> None:
-        raise NotImplementedError
+        """Sends `packets` to the relay."""
 
+    @abstractmethod
     def drop(self) -> None:
-        raise NotImplementedError
+        """Vanishes without a word (the network is gone)."""
 
+    @abstractmethod
     def close(self) -> None:
-        raise NotImplementedError
+        """Closes the transport as a client does."""
 
 
 class PolledLink(Link):

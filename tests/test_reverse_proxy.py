@@ -93,13 +93,17 @@ def upstream(relay):
     return relay(base_config())
 
 
+def prepare(tool: str, package: str, language: str, tmp_path) -> tuple[str, str, int, str]:
+    """A certificate, a free port and the page's `language` snippet for running `tool`."""
+    if shutil.which(tool) is None:
+        pytest.fail(f"{tool} is not installed (.ci/run installs Debian's {package})")
+    cert, key = write_self_signed(tmp_path)
+    return cert, key, free_port(), snippet(language)
+
+
 @pytest.fixture
 def nginx(upstream, tmp_path) -> Iterator[int]:
-    if shutil.which("nginx") is None:
-        pytest.fail("nginx is not installed (.ci/run installs Debian's nginx-light)")
-    cert, key = write_self_signed(tmp_path)
-    port = free_port()
-    site = snippet("nginx")
+    cert, key, port, site = prepare("nginx", "nginx-light", "nginx", tmp_path)
     site = replace(site, "server 127.0.0.1:8080;", f"server {HOST}:{upstream.port};")
     site = replace(site, "listen 443 ssl;", f"listen {HOST}:{port} ssl;")
     site = replace(site, "/etc/letsencrypt/live/relay.example.com/fullchain.pem", cert)
@@ -124,11 +128,7 @@ http {{
 
 @pytest.fixture
 def caddy(upstream, tmp_path) -> Iterator[int]:
-    if shutil.which("caddy") is None:
-        pytest.fail("caddy is not installed (.ci/run installs Debian's caddy)")
-    cert, key = write_self_signed(tmp_path)
-    port = free_port()
-    site = snippet("caddyfile")
+    cert, key, port, site = prepare("caddy", "caddy", "caddyfile", tmp_path)
     site = replace(site, "reverse_proxy 127.0.0.1:8080", f"reverse_proxy {HOST}:{upstream.port}")
     site = replace(site, "relay.example.com {", f"https://{HOST}:{port} {{\n    tls {cert} {key}")
     # No admin endpoint (tests run side by side) and no HTTP→HTTPS redirect listener on :80.

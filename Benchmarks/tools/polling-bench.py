@@ -28,11 +28,12 @@ import json
 import os
 import resource
 import socket
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from relay_process import start_relay
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
@@ -269,20 +270,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="relay-polling-bench-") as work:
         directory = Path(work)
         port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RELAY_")}
-        relay = str(Path(args.relay).resolve())  # the relay runs in the work directory
-        process = subprocess.Popen([relay, "serve", "--config", str(route_file(directory)), "--port", str(port)],
-                                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=directory)
+        process = start_relay(args.relay, route_file(directory), port, directory)
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    socket.create_connection((HOST, port), timeout=1).close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline or process.poll() is not None:
-                        raise RuntimeError("relay did not start")
-                    time.sleep(0.1)
             report = asyncio.run(measure(port, process.pid, args.sessions, args.round_trips))
         finally:
             process.terminate()

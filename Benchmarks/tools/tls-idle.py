@@ -22,16 +22,16 @@ import os
 import resource
 import socket
 import ssl
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from relay_process import start_relay
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
@@ -98,24 +98,12 @@ async def open_one(port: int, context: ssl.SSLContext | None, gate: asyncio.Sema
 async def measure(relay: str, directory: Path, connections: int, tls: tuple[Path, Path] | None) -> float:
     port = free_port()
     config = route_file(directory, tls)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RELAY_")}
-    env["RELAY_JWT_SECRET"] = "tls-idle-secret-0123456789abcdefghijklmnop"
-    process = subprocess.Popen([relay, "serve", "--config", str(config), "--port", str(port)], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=directory)
+    process = start_relay(relay, config, port, directory, {"RELAY_JWT_SECRET": "tls-idle-secret-0123456789abcdefghijklmnop"})
     context = None
     if tls:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.load_verify_locations(tls[0])
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection((HOST, port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("relay did not start")
-                time.sleep(0.1)
         gate = asyncio.Semaphore(100)
         warm = await asyncio.gather(*(open_one(port, context, gate) for _ in range(200)))
         await asyncio.sleep(1)
