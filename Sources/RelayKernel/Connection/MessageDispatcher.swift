@@ -21,10 +21,11 @@ enum MessageDispatcher {
             return .refused(RelayError(.tooLarge, "'\(type)' messages are limited to \(limit) bytes"))
         }
         if !route.settings.requireClaims.isEmpty {
-            if session.info.userId == nil, session.info.claims.isEmpty {
+            let client = session.info  // read once: a token refresh may replace it
+            if client.userId == nil, client.claims.isEmpty {
                 return .refused(RelayError(.unauthenticated, "'\(type)' requires an authenticated client"))
             }
-            guard route.admits(session.info.claims) else {
+            guard route.admits(client.claims) else {
                 return .refused(RelayError(.forbidden, "'\(type)' requires claims this client does not have"))
             }
         }
