@@ -20,11 +20,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import websockets.sync.client
 from websockets.exceptions import InvalidStatus
 
 from relay_helpers import HOST, WSClient, base_config, free_port
 from test_tls_and_secret_files import insecure_context, write_self_signed
+from tls_ws import TLSConnection
 
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "reverse-proxy.md"
 
@@ -141,9 +141,7 @@ def caddy(upstream, tmp_path) -> Iterator[int]:
 
 
 def connect_through(port: int) -> WSClient:
-    client = WSClient(websockets.sync.client.connect(f"wss://{HOST}:{port}/ws", ssl=insecure_context(),
-                                                     origin=f"http://127.0.0.1:{port}", open_timeout=5,
-                                                     proxy=None, legacy=True))
+    client = WSClient(TLSConnection.open(f"wss://{HOST}:{port}/ws", insecure_context(), origin=f"http://127.0.0.1:{port}"))
     client.hello = client.expect("connected")
     return client
 
@@ -165,8 +163,7 @@ def exchange_through(port: int) -> None:
         assert json.loads(response.read())["status"] == "ready"
     # The proxy passes Origin through unchanged, so the relay's allow-list still applies.
     with pytest.raises(InvalidStatus) as refused:
-        websockets.sync.client.connect(f"wss://{HOST}:{port}/ws", ssl=insecure_context(),
-                                       origin="https://evil.example", open_timeout=5)
+        TLSConnection.open(f"wss://{HOST}:{port}/ws", insecure_context(), origin="https://evil.example")
     assert refused.value.response.status_code == 403
 
 

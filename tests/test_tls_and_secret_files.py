@@ -8,13 +8,13 @@ import ssl
 import time
 import urllib.request
 
-import websockets.sync.client
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from relay_helpers import HOST, SECRET, base_config, claims_for, jwt_encode, run_cli
+from tls_ws import TLSConnection
 
 
 def write_self_signed(directory) -> tuple[str, str]:
@@ -61,11 +61,14 @@ def test_tls_serves_https_and_wss(relay, tmp_path):
 
     with urllib.request.urlopen(f"https://{HOST}:{server.port}/readyz", context=insecure_context(), timeout=5) as response:
         assert json.loads(response.read())["status"] == "ready"
-    with websockets.sync.client.connect(f"wss://{HOST}:{server.port}/ws", ssl=insecure_context(), open_timeout=5) as ws:
+    ws = TLSConnection.open(f"wss://{HOST}:{server.port}/ws", insecure_context())
+    try:
         hello = json.loads(ws.recv(timeout=5))
         assert hello["type"] == "connected" and hello["clientId"]
         ws.send(json.dumps({"type": "ping"}))
         assert json.loads(ws.recv(timeout=5))["type"] == "pong"
+    finally:
+        ws.close()
     # plain HTTP on the TLS port is not served
     try:
         urllib.request.urlopen(f"http://{HOST}:{server.port}/healthz", timeout=2)
