@@ -21,6 +21,9 @@ echo "== client type checks (clients/python with mypy --strict, relay.js declara
 python3 -m mypy --config-file clients/python/pyproject.toml clients/python/src
 tsc -p tests/typescript
 
+echo "== Python test, benchmark, example and client code (pyflakes: unused imports, undefined names)"
+python3 -m pyflakes tests/*.py Benchmarks/tools/*.py examples/ml-service/*.py clients/python/src
+
 echo "== example plugin package (plugins/chat-history)"
 (cd plugins/chat-history && swift build --build-tests && swift test --skip-build)
 

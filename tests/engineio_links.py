@@ -169,6 +169,23 @@ class PolledLink(Link):
         if reply.status != 200 or reply.body != b"ok":
             raise LinkClosed(f"POST answered HTTP {reply.status} {reply.body[:200]!r}")
 
+    def upgrade(self, port: int) -> "WebSocketLink":
+        """Engine.IO's upgrade as socket.io-client makes it, with the WebSocket to ``port``:
+        ``2probe``, polling paused once ``3probe`` came (the pending GET returns with a noop),
+        then ``5``. Packets polled but not read yet stay first in line."""
+        link = WebSocketLink(port, self.session.path, query=self.session.query, sid=self.sid, auto_pong=self.auto_pong)
+        link.send("2probe")
+        assert link.recv() == "3probe"
+        self.stopping = True
+        self.thread.join(RECV_TIMEOUT)
+        assert not self.thread.is_alive(), "the pending poll was not answered after the probe"
+        while not self.inbox.empty():
+            packet = self.inbox.get()
+            if packet is not _END:
+                link.inbox.put(packet)
+        link.send("5")
+        return link
+
     def drop(self) -> None:
         """Vanishes: no more requests, the pending GET's connection reset."""
         self.stopping = True

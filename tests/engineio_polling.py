@@ -14,6 +14,8 @@ In three modules: ``engineio_http`` (the first four below), ``engineio_links`` a
   relays (cluster nodes): requests then go to each in turn.
 - ``PolledLink`` / ``WebSocketLink``: an Engine.IO session with a background reader that answers
   the server's pings, over either transport, for the Socket.IO layer.
+- ``DirectStream``: numbered pubsub directs sent from a thread (a stream across an upgrade or
+  between nodes).
 - ``SocketIOClient``: Socket.IO on a link (namespace CONNECT, events, acks, binary attachments)
   with connection-state recovery exactly as socket.io-client 4.6+ speaks it: it remembers the
   ``pid`` of the CONNECT answer, takes the last argument of each event as its offset when that is
@@ -26,11 +28,12 @@ from __future__ import annotations
 from engineio_http import (Background, HTTPCall, Packet, PollingSession, Reply, SEPARATOR, SOCKETIO_PATH,
     decode_payload, encode_payload, http_call, polling_target, shared_relay, websocket_upgrade)
 from engineio_links import Link, LinkClosed, PolledLink, WebSocketLink
-from socketio_raw_client import ConnectRefused, Event, SocketIOClient, SocketIOPacket, parse_socketio
+from socketio_raw_client import ConnectRefused, DirectStream, Event, SocketIOClient, SocketIOPacket, parse_socketio
 
 __all__ = [
     "Background",
     "ConnectRefused",
+    "DirectStream",
     "Event",
     "HTTPCall",
     "Link",

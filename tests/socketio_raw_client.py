@@ -4,6 +4,7 @@ attachments) with connection-state recovery exactly as socket.io-client 4.6+ spe
 from __future__ import annotations
 
 import json
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -260,3 +261,30 @@ class SocketIOClient:
     def close(self) -> None:
         if self.link is not None:
             self.link.close()
+
+
+class DirectStream(threading.Thread):
+    """``total`` numbered pubsub directs (``{"to": to, "data": n}``) from ``sender``, ``pause``
+    seconds apart, sent on a thread that starts at once; ``finish`` waits for it and raises what
+    went wrong there."""
+
+    def __init__(self, sender: SocketIOClient, to: str, total: int, pause: float = 0.0):
+        super().__init__(daemon=True)
+        self.sender, self.to, self.total, self.pause = sender, to, total, pause
+        self.error: BaseException | None = None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            for n in range(self.total):
+                self.sender.emit("direct", {"to": self.to, "data": n})
+                if self.pause:
+                    time.sleep(self.pause)
+        except BaseException as exc:  # raised again by finish(), in the test's thread
+            self.error = exc
+
+    def finish(self, timeout: float) -> None:
+        self.join(timeout)
+        assert not self.is_alive(), f"the sender had not sent {self.total} directs after {timeout}s"
+        if self.error is not None:
+            raise self.error

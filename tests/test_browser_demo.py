@@ -11,7 +11,6 @@ import json
 import os
 import struct
 import time
-from pathlib import Path
 
 import pytest
 

@@ -9,13 +9,9 @@ import json
 import re
 import shutil
 import subprocess
-import time
 import urllib.parse
 import urllib.request
 import uuid
-from pathlib import Path
-
-import pytest
 
 from cluster_helpers import settle
 from relay_helpers import HOST, REPO, free_port, wait_until

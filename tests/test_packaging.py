@@ -11,13 +11,11 @@ it, the test runs `scripts/package.sh --debug` itself. A release tarball is test
 from __future__ import annotations
 
 import http.client
-import json
 import os
 import re
 import shutil
 import subprocess
 import tarfile
-import time
 from pathlib import Path
 
 import pytest

@@ -23,7 +23,6 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-import pytest
 from websockets.asyncio.client import connect as ws_connect
 
 from relay_helpers import HOST

@@ -8,8 +8,10 @@ only, bounded, closed with the test) that sends each HTTP request to the next no
 - A polling client whose requests alternate between the nodes exchanges 200 events with a
   WebSocket client on the other node, in order, none lost; python-socketio (transports
   ["polling"] and the default) through the proxy.
-- A WebSocket upgrade landing on the node that does not hold the sid is refused; the client
-  keeps polling.
+- A WebSocket upgrade landing on the node that does not hold the sid takes the session over
+  from its node (probe and hand-over through the database, the sessions resumed as on a
+  reconnect): nothing lost or repeated mid-stream; python-socketio with default transports
+  behind the round-robin proxy ends on WebSocket.
 - Connection-state recovery on the other node, after a drop and after `kill -9` of the node.
 """
 
@@ -24,10 +26,9 @@ import pytest
 import socketio
 
 from cluster_helpers import Cluster, sequence_problems, settle
-from engineio_polling import (PolledLink, PollingSession, SocketIOClient, WebSocketLink, http_call,
-                              polling_target, websocket_upgrade)
+from engineio_polling import (DirectStream, PolledLink, PollingSession, SocketIOClient, WebSocketLink, http_call,
+                              polling_target)
 from relay_helpers import HOST, pubsub_routes
-from socketio_helpers import EIOClient
 from test_socketio_client import Inbox
 
 RESUME_GRACE = 6.0
@@ -260,25 +261,54 @@ def test_an_unknown_sid_of_the_other_node_is_400(nodes):
     assert reply.status == 400 and reply.error_code() == 1, (reply.status, reply.body)
 
 
-def test_a_websocket_upgrade_on_the_node_not_holding_the_sid_is_refused(nodes):
-    session = PollingSession(nodes.a.port, server=nodes.a)
-    session.send("40")
-    session.packets_until(lambda got: len(got) >= 2)
-    wrong = websocket_upgrade(nodes.b.port, f"/socket.io/?EIO=4&transport=websocket&sid={session.sid}")
-    assert wrong.status == 400 and wrong.error_code() == 1, (wrong.status, wrong.body)
-    # a refusal: logged and counted (issue 16)
-    assert nodes.b.metric("relay_refusals_total", reason="unknown_session") == 1
-    # the client keeps polling, through either node
+def test_a_websocket_upgrade_on_the_node_not_holding_the_sid_takes_the_session_over(nodes):
+    """The long-polling session is on node a, the upgrade's WebSocket reaches node b: b has a
+    answer the probe and hand the client over, and takes its session over. Directs sent before
+    the upgrade and not read yet arrive once, in order, then the client carries on from b."""
+    client = sio(PolledLink.open(nodes.a.port, server=nodes.a))
+    assert client.link.sid.startswith("a."), client.link.sid
+    sender = sio(WebSocketLink(nodes.a.port, server=nodes.a))
+    settle()
+    for n in range(5):
+        sender.emit("direct", {"to": client.sid, "data": n})
+    polled = client.link
+    client.link = polled.upgrade(nodes.b.port)
+    nodes.b.clients.append(client.link)
+    for n in range(5, 10):
+        sender.emit("direct", {"to": client.sid, "data": n})
+    assert directs(client, 10) == list(range(10))
+    client.emit("message", "upgraded")
+    assert client.expect("message-back", skip=NOISE).data == ["upgraded"]
+    client.emit("direct", {"to": sender.sid, "data": "from b"})
+    assert directs(sender, 1) == ["from b"]
+    # the long-polling session is over, on either node
     for port in (nodes.a.port, nodes.b.port):
-        session.send('42["message","still polling"]', port=port)
-        assert session.packets_until(lambda got: len(got) >= 1) == ['42["message-back","still polling"]']
-    # while the owner accepts the upgrade
-    right = EIOClient(nodes.a, f"/socket.io/?EIO=4&transport=websocket&sid={session.sid}", handshake=False)
-    right.send("2probe")
-    assert right.recv_packet() == "3probe"
-    right.send("5")
-    right.send('42["message","upgraded"]')
-    assert right.recv_packet() == '42["message-back","upgraded"]'
+        reply = polled.session.get(port=port)
+        assert reply.status == 400 and reply.error_code() == 1, (port, reply.status, reply.body)
+    client.silent(0.5, skip=PRESENCE)
+
+
+def test_a_probe_for_a_session_the_other_node_lacks_closes_the_websocket(nodes):
+    link = WebSocketLink(nodes.b.port, sid="a.no-such-session", server=nodes.b)
+    link.send("2probe")
+    assert link.wait_ended(WAIT) == "closed (code=1002)"
+
+
+def test_an_upgrade_to_the_other_node_mid_stream_loses_and_repeats_nothing(nodes):
+    """300 directs from node b at about 500/s; the receiver polls node a, then upgrades to a
+    WebSocket on node b while they flow."""
+    total = 300
+    receiver = sio(PolledLink.open(nodes.a.port, server=nodes.a))
+    sender = sio(WebSocketLink(nodes.b.port, server=nodes.b))
+    settle()
+    stream = DirectStream(sender, receiver.sid, total, pause=0.002)
+    got = directs(receiver, 40)
+    receiver.link = receiver.link.upgrade(nodes.b.port)
+    nodes.b.clients.append(receiver.link)
+    got += directs(receiver, total - len(got), timeout=30)
+    stream.finish(30)
+    assert got == list(range(total)), sequence_problems(got, total)
+    receiver.silent(0.5, skip=PRESENCE)
 
 
 # ---------------------------------------------------------------------------
@@ -295,23 +325,12 @@ def test_polling_client_alternating_between_nodes_exchanges_200_events_with_a_we
     poller.expect("auth")
     other.expect("auth")
     settle()
-    errors: list[BaseException] = []
-
-    def websocket_side() -> None:
-        try:
-            for n in range(total):
-                other.emit("direct", {"to": poller.sid, "data": n})
-        except BaseException as exc:
-            errors.append(exc)
-
-    thread = threading.Thread(target=websocket_side, daemon=True)
-    thread.start()
+    stream = DirectStream(other, poller.sid, total)
     for n in range(total):
         poller.emit("direct", {"to": other.sid, "data": n})
     got_by_poller = directs(poller, total, timeout=30)
     got_by_other = directs(other, total, timeout=20)
-    thread.join(10)
-    assert not errors, errors
+    stream.finish(10)
     assert got_by_poller == list(range(total)), sequence_problems(got_by_poller, total)
     assert got_by_other == list(range(total)), sequence_problems(got_by_other, total)
     poller.silent(0.5)
@@ -348,18 +367,37 @@ def test_python_socketio_polling_through_a_round_robin_proxy(nodes, proxy_for, p
     assert ports.count(nodes.a.port) >= 5 and ports.count(nodes.b.port) >= 5, proxy.routed
 
 
-def test_python_socketio_default_transports_through_a_round_robin_proxy(nodes, proxy_for, python_client):
-    """The handshake lands on node a, the upgrade's WebSocket on node b: refused there, so the
-    client stays on long-polling, and works."""
+def test_python_socketio_default_transports_upgrade_across_nodes_through_a_round_robin_proxy(nodes, proxy_for, python_client):
+    """Default transports behind plain round-robin: each client's upgrade may reach the other node
+    than its long-polling session's (the first one's does: handshake on a, WebSocket on b); every
+    client ends on WebSocket and works."""
     proxy = proxy_for(nodes)
-    client, inbox = python_client(("auth", "message-back"))
-    client.connect(f"http://{HOST}:{proxy.port}", wait_timeout=WAIT)
-    assert proxy.ports_of("transport=websocket") == [nodes.b.port], proxy.routed
-    assert client.transport() == "polling"
-    assert inbox.expect("auth") == ({},)
-    client.emit("message", "after a refused upgrade")
-    assert inbox.expect("message-back") == ("after a refused upgrade",)
-    assert client.call("message-with-ack", [1, 2], timeout=WAIT) == [1, 2]
+    clients = []
+    for _ in range(4):
+        client, inbox = python_client(("auth", "message-back"))
+        client.connect(f"http://{HOST}:{proxy.port}", wait_timeout=WAIT)
+        clients.append((client, inbox))
+    upgrades = proxy.ports_of("transport=websocket")
+    assert len(upgrades) == 4 and upgrades[0] == nodes.b.port, proxy.routed
+    assert clients[0][0].eio.sid.startswith("a."), clients[0][0].eio.sid
+    crossed = sum(1 for (client, _), port in zip(clients, upgrades)
+                  if not client.eio.sid.startswith("a." if port == nodes.a.port else "b."))
+    assert crossed >= 1, (upgrades, [client.eio.sid for client, _ in clients])
+    for n, (client, inbox) in enumerate(clients):
+        deadline = time.monotonic() + WAIT
+        while client.transport() != "websocket" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert client.transport() == "websocket", n
+        assert inbox.expect("auth") == ({},)
+        client.emit("message", f"on websocket {n}")
+        assert inbox.expect("message-back") == (f"on websocket {n}",)
+        assert client.call("message-with-ack", [n, 2], timeout=WAIT) == [n, 2]
+    # after the upgrades, nothing goes through long-polling any more
+    polls = len(proxy.ports_of("transport=polling"))
+    for client, inbox in clients:
+        client.emit("message", "again")
+        assert inbox.expect("message-back") == ("again",)
+    assert len(proxy.ports_of("transport=polling")) == polls
 
 
 # ---------------------------------------------------------------------------

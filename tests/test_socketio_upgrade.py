@@ -16,14 +16,13 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 
 import pytest
 from websockets.exceptions import InvalidStatus
 
 from cluster_helpers import sequence_problems
-from engineio_polling import PollingSession, SocketIOClient, WebSocketLink, shared_relay
+from engineio_polling import DirectStream, PollingSession, SocketIOClient, WebSocketLink, shared_relay
 from relay_helpers import HOST, RelayServer, pubsub_routes
 from socketio_helpers import LOCAL_ENV, SOCKETIO_SUITE_YAML, EIOClient
 
@@ -221,18 +220,7 @@ def test_a_stream_crosses_the_upgrade_in_order_without_loss_or_duplicates(srv):
     receiver = connected(srv)
     sender = SocketIOClient()
     sender.connect(WebSocketLink(srv.port, server=srv))
-    errors: list[BaseException] = []
-
-    def send_all() -> None:
-        try:
-            for n in range(total):
-                sender.emit("direct", {"to": receiver.sio_sid, "data": n})
-                time.sleep(0.002)
-        except BaseException as exc:
-            errors.append(exc)
-
-    thread = threading.Thread(target=send_all, daemon=True)
-    thread.start()
+    stream = DirectStream(sender, receiver.sio_sid, total, pause=0.002)
 
     def directs(packets) -> list[int]:
         out = []
@@ -258,8 +246,7 @@ def test_a_stream_crosses_the_upgrade_in_order_without_loss_or_duplicates(srv):
             socket.send("3")
             continue
         got += directs([frame])
-    thread.join(10)
-    assert not errors, errors
+    stream.finish(10)
     assert got == list(range(total)), sequence_problems(got, total)
     with pytest.raises(TimeoutError):
         while True:  # nothing twice

@@ -26,8 +26,11 @@ enum ClusterEnvelope: Sendable {
     /// An Engine.IO long-polling request (a `GET`, or a `POST` with its body) that reached a node
     /// other than the one holding session `sid`; the answer goes back to `replyTo` as `request`.
     case pollRequest(UInt64, sid: String, post: ByteBuffer?, replyTo: String)
-    /// The answer to a forwarded long-polling request.
+    /// The answer to a forwarded long-polling request (or to an upgrade step).
     case pollResponse(UInt64, status: Int, contentType: String, body: ByteBuffer)
+    /// A step of the upgrade of long-polling session `sid` to a WebSocket that reached a node
+    /// other than the session's (see ``EngineIORemoteUpgrade``); answered as `pollResponse`.
+    case upgradeRequest(UInt64, sid: String, step: EngineIORemoteUpgrade.Step, replyTo: String)
 
     /// The `hops` of a message this node sent to one of its own clients through the cluster
     /// (see ``ClientSession/startDiverting()``).
@@ -43,7 +46,7 @@ enum ClusterEnvelope: Sendable {
     }
 
     private enum Tag: UInt8 {
-        case client = 1, room, handoverRequest, handover, handoverRefused, fence, pollGet, pollPost, pollResponse
+        case client = 1, room, handoverRequest, handover, handoverRefused, fence, pollGet, pollPost, pollResponse, upgradeProbe, upgradeTakeOver
         case control = 20, controlAnswer
     }
 
@@ -91,6 +94,11 @@ enum ClusterEnvelope: Sendable {
             Self.write(sid, into: &buffer)
             Self.write(replyTo, into: &buffer)
             if let post { Self.write(post, into: &buffer) }
+        case .upgradeRequest(let request, let sid, let step, let replyTo):
+            buffer.writeInteger((step == .probe ? Tag.upgradeProbe : Tag.upgradeTakeOver).rawValue)
+            buffer.writeInteger(request)
+            Self.write(sid, into: &buffer)
+            Self.write(replyTo, into: &buffer)
         case .pollResponse(let request, let status, let contentType, let body):
             buffer.writeInteger(Tag.pollResponse.rawValue)
             buffer.writeInteger(request)
@@ -198,6 +206,10 @@ enum ClusterEnvelope: Sendable {
             let sid = try Self.readString(&buffer)
             let replyTo = try Self.readString(&buffer)
             self = .pollRequest(request, sid: sid, post: tag == .pollPost ? try Self.readBytes(&buffer) : nil, replyTo: replyTo)
+        case .upgradeProbe, .upgradeTakeOver:
+            guard let request = buffer.readInteger(as: UInt64.self) else { throw DecodingError() }
+            let sid = try Self.readString(&buffer)
+            self = .upgradeRequest(request, sid: sid, step: tag == .upgradeProbe ? .probe : .takeOver, replyTo: try Self.readString(&buffer))
         case .pollResponse:
             guard let request = buffer.readInteger(as: UInt64.self), let status = buffer.readInteger(as: UInt16.self) else { throw DecodingError() }
             let contentType = try Self.readString(&buffer)

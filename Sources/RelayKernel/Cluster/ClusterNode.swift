@@ -95,6 +95,8 @@ package final class ClusterNode: Sendable {
             self.control.arrived(id: id, from: node, answer: body)
         case .pollRequest(let request, let sid, let post, let replyTo):
             self.polling.serve(request, sid: sid, post: post, replyTo: replyTo, state: self.state)
+        case .upgradeRequest(let request, let sid, let step, let replyTo):
+            self.polling.serveUpgrade(request, sid: sid, step: step, replyTo: replyTo, state: self.state)
         case .pollResponse(let request, let status, let contentType, let body):
             self.polling.answer(request, PollingTransport.Response(status: .init(code: status), body: body, contentType: contentType))
         }

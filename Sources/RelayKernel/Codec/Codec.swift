@@ -31,10 +31,6 @@ protocol Codec: AnyObject, SendableMetatype {
         state: RelayState
     ) async -> Response?
 
-    /// Why a WebSocket upgrade with this query must be refused before it is upgraded (HTTP 400
-    /// with the returned text), if it must.
-    static func upgradeRefusal(query: Substring?, state: RelayState) -> String?
-
     /// The connection passed admission: authenticate it and open its sessions, or greet it and
     /// wait (first-message auth, Socket.IO namespaces).
     func start(_ connection: ClientConnection, request: UpgradeRequest)
@@ -73,5 +69,4 @@ extension Codec {
     func sweep(_ connection: ClientConnection, at time: SweepTime) {}
     var sessionsCanResume: Bool { true }
     var transportCloseIsLeave: Bool { true }
-    static func upgradeRefusal(query: Substring?, state: RelayState) -> String? { nil }
 }

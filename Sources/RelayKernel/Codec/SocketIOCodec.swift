@@ -1,3 +1,4 @@
+import HTTPTypes
 import Hummingbird
 import NIOCore
 import NIOWebSocket
@@ -12,9 +13,8 @@ final class SocketIOCodec: Codec {
     /// A binary event waiting for its attachments.
     private var pendingBinary: (packet: SocketIOPacket, attachments: [ByteBuffer])?
     private var heartbeat: EngineIOHeartbeat?
-    /// On a WebSocket opened to take over a long-polling session: that session and its sid,
-    /// until the upgrade.
-    private var probing: (session: NIOLoopBound<PollingTransport>, sid: String)?
+    /// On a WebSocket opened to take over a long-polling session: that session, until the upgrade.
+    private var probing: Probing?
     /// Connection-state recovery is on: events carry their offset.
     private var recovery = false
 
@@ -39,17 +39,6 @@ final class SocketIOCodec: Codec {
         state: RelayState
     ) async -> Response? {
         await EngineIOPolling.serve(request, context: context, endpoint: endpoint, parameters: parameters, state: state)
-    }
-
-    /// A WebSocket that would take over a long-polling session held by another cluster node is
-    /// refused before the upgrade (a session moves between nodes only by recovery): the client
-    /// stays on long-polling, served through its node. (A WebSocket for an unknown or ended
-    /// session of this node is accepted, then closed, as Engine.IO's test suite expects.)
-    static func upgradeRefusal(query: Substring?, state: RelayState) -> String? {
-        guard let query, let sid = UpgradeRequest.parseQuery(query)["sid"], let cluster = state.runtime.hub.cluster,
-            let node = ClusterPollingRelay.node(of: sid), node != cluster.nodeName
-        else { return nil }
-        return "{\"code\":1,\"message\":\"Session ID unknown\"}"
     }
 
     // MARK: Engine.IO
@@ -102,7 +91,7 @@ final class SocketIOCodec: Codec {
 
     /// Pings every `pingInterval`; drops a client that does not answer within `pingTimeout`.
     func sweep(_ connection: ClientConnection, at time: SweepTime) {
-        if let probing, connection.state.polling[probing.sid] == nil {
+        if case .local(_, let sid)? = self.probing, connection.state.polling[sid] == nil {
             // The session ended, or another WebSocket took it over.
             self.probing = nil
             return connection.close(CloseReason(.protocolError, "no long-polling session to upgrade"))
@@ -146,7 +135,7 @@ final class SocketIOCodec: Codec {
             connection.metrics.error(.invalidMessage)
             return connection.close(CloseReason(.protocolError, "malformed Socket.IO packet: \(error.reason)"))
         }
-        if let probing = self.probing { return self.receiveWhileProbing(inbound, polling: probing.session, on: connection) }
+        if let probing = self.probing { return self.receiveWhileProbing(inbound, probing: probing, on: connection) }
         switch inbound {
         case .close:
             connection.clientClosedTransport()
@@ -174,33 +163,62 @@ final class SocketIOCodec: Codec {
 
     // MARK: Upgrade from long-polling
 
-    /// This WebSocket offers to take over the long-polling session `sid`: it waits for the probe.
+    /// The long-polling session a WebSocket offers to take over.
+    private enum Probing: Sendable {
+        /// It is on this node.
+        case local(NIOLoopBound<PollingTransport>, sid: String)
+        /// Another cluster node holds it (see ``EngineIORemoteUpgrade``).
+        case remote(node: String, sid: String)
+    }
+
+    /// This WebSocket offers to take over the long-polling session `sid`, here or on the cluster
+    /// node its sid names: it waits for the probe.
     private func probe(_ sid: String, on connection: ClientConnection) {
-        guard let polling = connection.state.polling[sid] else {
+        if let polling = connection.state.polling[sid] {
+            self.probing = .local(polling, sid: sid)
+        } else if let cluster = connection.state.runtime.hub.cluster, let node = ClusterPollingRelay.node(of: sid), node != cluster.nodeName {
+            self.probing = .remote(node: node, sid: sid)
+        } else {
             return connection.close(CloseReason(.protocolError, "no long-polling session to upgrade"))
         }
-        self.probing = (polling, sid)
         connection.awaitAuthentication(within: .seconds(10), reason: "upgrade not completed in time")
     }
 
     /// `2probe` is answered `3probe` (and the polling session's pending poll a noop); `5` takes
     /// the session over. Anything else ends the probe.
-    private func receiveWhileProbing(_ inbound: SocketIOPacket.Inbound, polling: NIOLoopBound<PollingTransport>, on connection: ClientConnection) {
-        switch inbound {
-        case .ping("probe"):
+    private func receiveWhileProbing(_ inbound: SocketIOPacket.Inbound, probing: Probing, on connection: ClientConnection) {
+        switch (inbound, probing) {
+        case (.ping("probe"), .local(let polling, _)):
             connection.sendDirect(.raw("3probe"))
             polling.eventLoop.execute { polling.value.upgradeProbed() }
-        case .upgrade:
+        case (.ping("probe"), .remote(let node, let sid)):
+            connection.perform { connection in
+                guard await EngineIORemoteUpgrade.ask(.probe, sid: sid, node: node, connection: connection)?.status == .ok else {
+                    return connection.close(CloseReason(.protocolError, "no long-polling session to upgrade"))
+                }
+                connection.sendDirect(.raw("3probe"))
+            }
+        case (.upgrade, _):
             self.probing = nil
             connection.perform { connection in
-                guard let handover = await SocketIOCodec.takeOver(polling) else {
+                let taken: (handover: ClientConnection.Handover, moved: [EngineIORemoteUpgrade.Moved])?
+                switch probing {
+                case .local(let polling, _):
+                    taken = await SocketIOCodec.takeOver(polling).map { ($0, []) }
+                case .remote(let node, let sid):
+                    taken = await EngineIORemoteUpgrade.takeOver(sid, from: node, connection: connection)
+                }
+                guard let taken else {
                     return connection.close(CloseReason(.protocolError, "the long-polling session ended before the upgrade"))
                 }
                 connection.authenticationArrived()
                 (connection.codec as? SocketIOCodec)?.startHeartbeat(connection)
-                connection.adopt(handover)
+                connection.adopt(taken.handover)
+                guard await EngineIORemoteUpgrade.resume(taken.moved, on: connection) else {
+                    return connection.close(CloseReason(.tryAgainLater, "the Socket.IO session could not move to this node"))
+                }
             }
-        case .noop:
+        case (.noop, _):
             break
         default:
             connection.close(CloseReason(.protocolError, "expected the upgrade probe"))

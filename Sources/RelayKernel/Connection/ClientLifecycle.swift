@@ -32,6 +32,12 @@ enum ClientLifecycle {
             if session.connection === connection || session.connection == nil { await Self.leaveForGood(session, state: state) }
             return
         }
+        Self.keepForResume(session, detachedFrom: connection, state: state)
+    }
+
+    /// Detaches `session` from `connection` and keeps it for the resume grace: it ends then
+    /// unless a client (here or on another node) resumed it.
+    static func keepForResume(_ session: ClientSession, detachedFrom connection: any SessionConnection, state: RelayState) {
         guard let generation = session.detach(from: connection) else { return }
         let grace = state.currentTable.configuration.server.resumeGrace
         state.runtime.timers.schedule(after: .seconds(grace)) {

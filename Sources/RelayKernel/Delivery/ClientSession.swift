@@ -346,6 +346,9 @@ final class ClientSession: Sendable {
         }
     }
 
+    /// The highest position handed to a writer: what the client has been sent, or is about to be.
+    var writtenPosition: Int { self.state.withLock { $0.written } }
+
     /// Whether the session is still detached from the drop numbered `generation`.
     func isStillDetached(generation: Int) -> Bool {
         self.state.withLock { $0.phase == .detached && $0.generation == generation }

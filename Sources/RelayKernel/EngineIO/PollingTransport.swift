@@ -125,11 +125,20 @@ final class PollingTransport: ConnectionTransport {
     }
 
     /// A WebSocket started probing to take this session over: polls get a noop from now on, so
-    /// that the client's pending one returns and it can finish the upgrade.
-    func upgradeProbed() {
-        guard case .open = self.phase else { return }
-        self.phase = .upgrading
-        self.answerPoll(with: ByteBuffer(string: "6"))
+    /// that the client's pending one returns and it can finish the upgrade. `false` when the
+    /// session is closing or ended.
+    @discardableResult
+    func upgradeProbed() -> Bool {
+        switch self.phase {
+        case .open:
+            self.phase = .upgrading
+            self.answerPoll(with: ByteBuffer(string: "6"))
+            return true
+        case .upgrading:
+            return true
+        case .closing, .ended:
+            return false
+        }
     }
 
     /// The WebSocket took the session over: returns what the connection hands to it (`nil` if

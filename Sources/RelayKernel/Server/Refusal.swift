@@ -15,8 +15,6 @@ struct Refusal {
         case unknownPath = "unknown_path"
         /// An `Origin` not on the endpoint's `allowedOrigins` (HTTP 403).
         case origin
-        /// An Engine.IO WebSocket upgrade for a long-polling session another node holds (HTTP 400).
-        case unknownSession = "unknown_session"
         /// The server is shutting down (close 1001).
         case draining
         /// `server.maxConnections` reached (close 1013).

@@ -6,8 +6,7 @@ import NIOHTTP1
 /// client that does not send a complete request head in time, and answers a WebSocket upgrade
 /// that RFC 6455 §4.2.1 or the route file refuses before anything is upgraded: 400 for a method,
 /// HTTP version, `Connection` or `Sec-WebSocket-Key` that is wrong, 426 for a version other
-/// than 13, 404 for a path no endpoint serves, 403 for an origin not on the endpoint's list, 400
-/// for what the endpoint's codec refuses (an Engine.IO upgrade for a session this node lacks);
+/// than 13, 404 for a path no endpoint serves, 403 for an origin not on the endpoint's list;
 /// each a ``Refusal``: logged and counted, and the body says which check failed.
 ///
 /// After a plain request it stays to send a later upgrade attempt on the same connection to a
@@ -104,9 +103,6 @@ final class UpgradeGate: ChannelInboundHandler, RemovableChannelHandler {
         if let origin = origins.first, !endpoint.origins.contains(where: { $0.matches(origin) }) {
             let problem = origin == "null" || BrowserOrigin(origin) != nil ? "not in this endpoint's limits.allowedOrigins" : "not of the form scheme://host[:port]"
             return (.forbidden, .origin, "origin refused: \(problem)", [])
-        }
-        if let refusal = endpoint.codec.upgradeRefusal(query: UpgradeRequest.query(of: head.uri), state: self.state) {
-            return (.badRequest, .unknownSession, refusal, [])
         }
         return nil
     }

@@ -20,7 +20,7 @@ from .errors import RelayClientError
 from .message import Message, encode_binary
 from .state import Closed, Connecting, Idle, Open, Reconnecting, Session, State
 
-TokenHook = Callable[[], "str | Awaitable[str]"]
+TokenHook = Callable[[], str | Awaitable[str]]
 """``get_token``: returns (or resolves to) the token for the next connection attempt."""
 
 TokenTransport = Literal["header", "query", "first_message"]
