@@ -22,7 +22,7 @@ import pytest
 
 from relay_helpers import RELAY_BIN, RelayServer, base_config
 
-pytest_plugins = ("rfc6455_support", "ml_alerts_support", "camera_pairing_support")
+pytest_plugins = ("rfc6455_support", "ml_alerts_support", "camera_pairing_support", "round_robin_proxy")
 
 
 def _servers_of(node: pytest.Item) -> list[RelayServer]:

@@ -1,7 +1,8 @@
 """Socket.IO on a two-node cluster without sticky sessions (issue 15 item 4 and the cluster half
 of item 3, docs/socketio.md "Cluster: no sticky sessions"): real relay processes sharing a real
-PostgreSQL (RELAY_TEST_DATABASE_URL), and a round-robin TCP proxy written here (127.0.0.1
-only, bounded, closed with the test) that sends each HTTP request to the next node.
+PostgreSQL (RELAY_TEST_DATABASE_URL), and a round-robin TCP proxy written for the tests
+(round_robin_proxy.py: 127.0.0.1 only, bounded, closed with the test) that sends each HTTP
+request to the next node.
 
 - Long-polling sids start with the node id; a polling GET or POST that reaches the other node
   is answered as the owner would answer it.
@@ -17,8 +18,6 @@ only, bounded, closed with the test) that sends each HTTP request to the next no
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 import uuid
 
@@ -62,133 +61,6 @@ def cluster_config() -> dict:
 @pytest.fixture
 def nodes(cluster) -> Cluster:
     return cluster(2, cluster_config(), resume_grace=RESUME_GRACE, node_timeout=NODE_TIMEOUT)
-
-
-# ---------------------------------------------------------------------------
-# A round-robin TCP proxy
-# ---------------------------------------------------------------------------
-
-
-class RoundRobinProxy:
-    """A plain round-robin HTTP load balancer on 127.0.0.1: each request goes to the next of
-    ``ports`` in turn, whichever client connection it came on (nothing sticky); a WebSocket
-    upgrade request is piped to its node for the rest of its connection. ``routed`` lists
-    (port, request line) per request. At most ``max_requests``; ``close`` ends everything."""
-
-    def __init__(self, ports: list[int], max_requests: int = 5000):
-        self.ports = ports
-        self.max_requests = max_requests
-        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind((HOST, 0))
-        self.listener.listen(128)
-        self.listener.settimeout(0.2)
-        self.port = self.listener.getsockname()[1]
-        self.routed: list[tuple[int, str]] = []
-        self.sockets: list[socket.socket] = []
-        self.lock = threading.Lock()
-        self.closed = False
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _keep(self, sock: socket.socket) -> socket.socket:
-        with self.lock:
-            self.sockets.append(sock)
-        return sock
-
-    def _accept(self) -> None:
-        while not self.closed:
-            try:
-                client, _ = self.listener.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            client.settimeout(None)
-            threading.Thread(target=self._serve, args=(self._keep(client),), daemon=True).start()
-
-    def _next_port(self, request_line: str) -> int | None:
-        with self.lock:
-            if len(self.routed) >= self.max_requests:
-                return None
-            port = self.ports[len(self.routed) % len(self.ports)]
-            self.routed.append((port, request_line))
-            return port
-
-    def _serve(self, client: socket.socket) -> None:
-        reader = client.makefile("rb")
-        try:
-            while True:
-                head = b""
-                while not head.endswith(b"\r\n\r\n"):
-                    line = reader.readline(65536)
-                    if not line:
-                        return
-                    head += line
-                lines = head.decode("latin-1").split("\r\n")
-                headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in lines[1:] if h)}
-                body = reader.read(int(headers.get("content-length", "0")))
-                port = self._next_port(lines[0])
-                if port is None:
-                    return
-                upstream = self._keep(socket.create_connection((HOST, port), timeout=30))
-                if headers.get("upgrade", "").lower() == "websocket":
-                    upstream.sendall(head + body)
-                    threading.Thread(target=self._pipe, args=(upstream, client), daemon=True).start()
-                    while data := reader.read1(65536):
-                        upstream.sendall(data)
-                    return
-                # one request per upstream connection: it answers and closes
-                kept = [h for h in lines[1:] if h and not h.lower().startswith("connection:")]
-                upstream.sendall(("\r\n".join([lines[0], *kept, "Connection: close", "", ""])).encode("latin-1") + body)
-                self._pipe(upstream, client, half_close=False)
-        except OSError:
-            pass
-        finally:
-            client.close()
-
-    @staticmethod
-    def _pipe(source: socket.socket, target: socket.socket, half_close: bool = True) -> None:
-        try:
-            while data := source.recv(65536):
-                target.sendall(data)
-        except OSError:
-            pass
-        finally:
-            source.close()
-            if half_close:
-                try:
-                    target.shutdown(socket.SHUT_WR)
-                except OSError:
-                    pass
-
-    def ports_of(self, needle: str) -> list[int]:
-        """The node port of each request whose request line contains ``needle``."""
-        with self.lock:
-            return [port for port, line in self.routed if needle in line]
-
-    def close(self) -> None:
-        self.closed = True
-        self.listener.close()
-        with self.lock:
-            for sock in self.sockets:
-                try:
-                    sock.close()
-                except OSError:
-                    pass
-
-
-@pytest.fixture
-def proxy_for():
-    proxies: list[RoundRobinProxy] = []
-
-    def make(nodes: Cluster) -> RoundRobinProxy:
-        proxy = RoundRobinProxy([node.port for node in nodes])
-        proxies.append(proxy)
-        return proxy
-
-    yield make
-    for proxy in proxies:
-        proxy.close()
 
 
 # ---------------------------------------------------------------------------
