@@ -11,7 +11,7 @@ import threading
 import pytest
 
 from cluster_helpers import Cluster
-from relay_helpers import HOST
+from relay_helpers import HOST, local_listener
 
 
 class RoundRobinProxy:
@@ -23,11 +23,7 @@ class RoundRobinProxy:
     def __init__(self, ports: list[int], max_requests: int = 5000):
         self.ports = ports
         self.max_requests = max_requests
-        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind((HOST, 0))
-        self.listener.listen(128)
-        self.listener.settimeout(0.2)
+        self.listener = local_listener(128)
         self.port = self.listener.getsockname()[1]
         self.routed: list[tuple[int, str]] = []
         self.sockets: list[socket.socket] = []

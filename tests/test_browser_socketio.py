@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from browser_helpers import make_browser_fixture, wait_js
-from relay_helpers import HOST, REPO, free_port
+from relay_helpers import HOST, REPO, free_port, local_listener
 from socketio_helpers import RECORDING_YAML, SIOClient
 
 browser = make_browser_fixture()
@@ -195,11 +195,7 @@ class DroppingProxy:
         self.upstream_port = upstream_port
         self.max_connections = max_connections
         self.accepted = 0
-        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind((HOST, 0))
-        self.listener.listen(64)
-        self.listener.settimeout(0.2)
+        self.listener = local_listener(64)
         self.port = self.listener.getsockname()[1]
         self.url = f"http://{HOST}:{self.port}"
         self.sockets: list[socket.socket] = []
