@@ -23,10 +23,12 @@ Where RFC 6455 leaves the relay a choice, the comment at the test says which rea
 from __future__ import annotations
 
 
+import socket
+
 import pytest
 
-from raw_ws_helpers import ConformanceWS, new_key
-from relay_helpers import OP_TEXT
+from raw_ws_helpers import ConformanceWS, new_key, read_http_answer, upgrade_request
+from relay_helpers import HOST, OP_TEXT
 from rfc6455_support import PING, app_pong, assert_status, upgrade
 
 
@@ -131,4 +133,22 @@ def test_handshake_unknown_path_is_404(rfc, path):
     assert_status(upgrade(rfc, path), 404)
 
 
-# ===========================================================================
+def test_an_upgrade_after_a_plain_request_on_the_same_connection_is_sent_to_a_fresh_one(rfc):
+    """RFC 6455 does not require the upgrade to be a connection's first request, but SwiftNIO's
+    upgrader only looks at the first (apple/swift-nio#680). A later one gets 307 to the same
+    target with `Connection: close`, the connection closes, and the same request on a new
+    connection is upgraded (docs/reverse-proxy.md)."""
+    with socket.create_connection((HOST, rfc.port), timeout=5) as sock:
+        sock.sendall(f"GET /readyz HTTP/1.1\r\nHost: {HOST}:{rfc.port}\r\n\r\n".encode())
+        ready, rest = read_http_answer(sock)
+        assert ready.status == 200 and rest == b"", (ready, rest)
+        request, _ = upgrade_request(rfc.port, "/ws?x=1")
+        sock.sendall(request)
+        redirect, rest = read_http_answer(sock)
+        assert_status(redirect, 307)
+        assert redirect.header("location") == "/ws?x=1" and redirect.header("connection") == "close", redirect.headers
+        sock.settimeout(5)
+        assert rest + sock.recv(1024) == b"", "the connection should close after the 307"
+    client = ConformanceWS.connect(rfc, "/ws?x=1")
+    client.send_frame(OP_TEXT, PING)
+    app_pong(client)
