@@ -166,6 +166,24 @@ def test_a_probe_for_a_session_the_other_node_lacks_closes_the_websocket(nodes):
     assert link.wait_ended(WAIT) == "closed (code=1002)"
 
 
+def test_an_upgrade_whose_session_node_was_killed_is_closed_and_the_client_recovers(nodes):
+    """Node a, which holds the long-polling session, is killed before the client's WebSocket
+    (on node b) probes: the WebSocket is closed, and the client recovers its session on node b."""
+    client = sio(PolledLink.open(nodes.a.port, "/recover.io/"))
+    client.expect("auth")
+    sender = nodes.b.connect("/ws")
+    settle()
+    sid, pid = killed_under(client, nodes, sender)
+    link = WebSocketLink(nodes.b.port, "/recover.io/", sid=client.link.sid, server=nodes.b)
+    started = time.monotonic()
+    link.send("2probe")
+    assert link.wait_ended(15) in ("closed (code=1002)", "closed (code=1008)")
+    assert time.monotonic() - started <= 12
+    answer = client.connect(WebSocketLink(nodes.b.port, "/recover.io/", server=nodes.b), timeout=NODE_TIMEOUT + 5)
+    assert answer == {"sid": sid, "pid": pid} and client.recovered is True
+    assert directs(client, 5) == [3, 4, 5, 6, 7]
+
+
 def test_an_upgrade_to_the_other_node_mid_stream_loses_and_repeats_nothing(nodes):
     """300 directs from node b at about 500/s; the receiver polls node a, then upgrades to a
     WebSocket on node b while they flow."""

@@ -181,7 +181,7 @@ final class SocketIOCodec: Codec {
         } else {
             return connection.close(CloseReason(.protocolError, "no long-polling session to upgrade"))
         }
-        connection.awaitAuthentication(within: .seconds(10), reason: "upgrade not completed in time")
+        connection.awaitAuthentication(within: TimeAmount(EngineIORemoteUpgrade.answerTimeout), reason: "upgrade not completed in time")
     }
 
     /// `2probe` is answered `3probe` (and the polling session's pending poll a noop); `5` takes

@@ -112,13 +112,15 @@ enum EngineIORemoteUpgrade {
 
     // MARK: On the WebSocket's node
 
+    /// How long the WebSocket's node waits for an answer: as long as the whole upgrade may take
+    /// (``SocketIOCodec`` closes a WebSocket that has not upgraded in that time).
+    static let answerTimeout = Duration.seconds(10)
+
     /// Asks `node` step `step` for session `sid`; `nil` when it did not answer in time.
     static func ask(_ step: Step, sid: String, node: String, connection: ClientConnection) async -> PollingTransport.Response? {
         let state = connection.state
         guard let cluster = state.runtime.hub.cluster, let relay = state.clusterNode?.polling else { return nil }
-        let settings = connection.endpoint.settings.socketio
-        let timeout = Duration.milliseconds(settings.pingInterval + settings.pingTimeout) + .seconds(5)
-        return await relay.forwardUpgrade(sid: sid, step: step, to: node, timeout: timeout, cluster: cluster)
+        return await relay.forwardUpgrade(sid: sid, step: step, to: node, timeout: Self.answerTimeout, cluster: cluster)
     }
 
     /// Takes the client over from `node`: its connection's part, and the sessions to resume
