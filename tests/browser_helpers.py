@@ -40,7 +40,7 @@ def demo_config() -> dict:
 
 def chromium(fake_media: bool = True, width: int = 1100, height: int = 900) -> Any:
     if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-        pytest.skip("chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)")
+        pytest.fail("chromium and chromium-driver are not installed (README's set-up: apt-get install chromium chromium-driver)")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
