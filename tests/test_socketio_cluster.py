@@ -153,6 +153,8 @@ def test_a_websocket_upgrade_on_the_node_not_holding_the_sid_takes_the_session_o
     assert client.expect("message-back", skip=NOISE).data == ["upgraded"]
     client.emit("direct", {"to": sender.sid, "data": "from b"})
     assert directs(sender, 1) == ["from b"]
+    assert nodes.b.metric("relay_socketio_upgrades_total", result="remote") == 1
+    assert nodes.a.metric("relay_socketio_upgrades_total", result="remote") == 0
     # the long-polling session is over, on either node
     for port in (nodes.a.port, nodes.b.port):
         reply = polled.session.get(port=port)
@@ -164,6 +166,7 @@ def test_a_probe_for_a_session_the_other_node_lacks_closes_the_websocket(nodes):
     link = WebSocketLink(nodes.b.port, sid="a.no-such-session", server=nodes.b)
     link.send("2probe")
     assert link.wait_ended(WAIT) == "closed (code=1002)"
+    assert nodes.b.metric("relay_socketio_upgrades_total", result="failed") == 1
 
 
 def test_an_upgrade_whose_session_node_was_killed_is_closed_and_the_client_recovers(nodes):

@@ -146,8 +146,10 @@ def test_the_upgrading_websocket_gets_no_open_packet_and_the_probe_answers_the_p
 
 
 def test_after_the_upgrade_polling_requests_get_400(srv):
+    upgrades = srv.metric("relay_socketio_upgrades_total", result="local")
     session = connected(srv)
     socket = upgrade(srv, session)
+    assert srv.metric("relay_socketio_upgrades_total", result="local") == upgrades + 1
     socket.send('42["message","switched"]')
     assert socket.recv_packet() == '42["message-back","switched"]'
     for method in ("GET", "POST"):
@@ -188,7 +190,9 @@ def test_a_second_websocket_probing_the_same_session_is_closed_when_the_first_ta
 
 
 def test_a_websocket_with_an_unknown_sid_is_accepted_then_closed(srv):
+    failed = srv.metric("relay_socketio_upgrades_total", result="failed")
     assert_accepted_then_closed(srv, "no-such-session")
+    assert srv.metric("relay_socketio_upgrades_total", result="failed") == failed + 1
 
 
 def test_a_websocket_with_a_closed_sessions_sid_is_accepted_then_closed(srv):

@@ -58,5 +58,7 @@ final class MetricsExposition: Sendable {
         "relay_cluster_media_frames_total": "Frames sent or received over direct media links between cluster nodes, by direction.",
         "relay_cluster_resumes_total":
             "Resumes of a client another node held, by result: \"handover\" (its node handed its queue over), \"journal\" (replayed from the database after its node died or did not answer), \"refused\" (resumed: false).",
+        "relay_socketio_upgrades_total":
+            "Socket.IO upgrades from long-polling to WebSocket, by result: \"local\" (the session was on this node), \"remote\" (taken over from the cluster node that held it), \"failed\".",
     ]
 }

@@ -1,5 +1,6 @@
 import HTTPTypes
 import Hummingbird
+import Metrics
 import NIOCore
 import NIOWebSocket
 
@@ -94,6 +95,7 @@ final class SocketIOCodec: Codec {
         if case .local(_, let sid)? = self.probing, connection.state.polling[sid] == nil {
             // The session ended, or another WebSocket took it over.
             self.probing = nil
+            connection.metrics.socketIOUpgrades.failed.increment()
             return connection.close(CloseReason(.protocolError, "no long-polling session to upgrade"))
         }
         if connection.isBusy {
@@ -179,6 +181,7 @@ final class SocketIOCodec: Codec {
         } else if let cluster = connection.state.runtime.hub.cluster, let node = ClusterPollingRelay.node(of: sid), node != cluster.nodeName {
             self.probing = .remote(node: node, sid: sid)
         } else {
+            connection.metrics.socketIOUpgrades.failed.increment()
             return connection.close(CloseReason(.protocolError, "no long-polling session to upgrade"))
         }
         connection.awaitAuthentication(within: TimeAmount(EngineIORemoteUpgrade.answerTimeout), reason: "upgrade not completed in time")
@@ -194,6 +197,7 @@ final class SocketIOCodec: Codec {
         case (.ping("probe"), .remote(let node, let sid)):
             connection.perform { connection in
                 guard await EngineIORemoteUpgrade.ask(.probe, sid: sid, node: node, connection: connection)?.status == .ok else {
+                    connection.metrics.socketIOUpgrades.failed.increment()
                     return connection.close(CloseReason(.protocolError, "no long-polling session to upgrade"))
                 }
                 connection.sendDirect(.raw("3probe"))
@@ -208,15 +212,19 @@ final class SocketIOCodec: Codec {
                 case .remote(let node, let sid):
                     taken = await EngineIORemoteUpgrade.takeOver(sid, from: node, connection: connection)
                 }
+                let upgrades = connection.metrics.socketIOUpgrades
                 guard let taken else {
+                    upgrades.failed.increment()
                     return connection.close(CloseReason(.protocolError, "the long-polling session ended before the upgrade"))
                 }
                 connection.authenticationArrived()
                 (connection.codec as? SocketIOCodec)?.startHeartbeat(connection)
                 connection.adopt(taken.handover)
                 guard await EngineIORemoteUpgrade.resume(taken.moved, on: connection) else {
+                    upgrades.failed.increment()
                     return connection.close(CloseReason(.tryAgainLater, "the Socket.IO session could not move to this node"))
                 }
+                if case .local = probing { upgrades.local.increment() } else { upgrades.remote.increment() }
             }
         case (.noop, _):
             break

@@ -34,6 +34,14 @@ public final class RelayMetrics: Sendable {
         journal: Counter(label: "relay_cluster_resumes_total", dimensions: [("result", "journal")]),
         refused: Counter(label: "relay_cluster_resumes_total", dimensions: [("result", "refused")])
     )
+    /// Socket.IO upgrades from long-polling to WebSocket: the session was on this node, taken
+    /// over from another node, or the upgrade failed (the session ended, its node did not
+    /// answer, or a namespace could not be taken over).
+    let socketIOUpgrades = (
+        local: Counter(label: "relay_socketio_upgrades_total", dimensions: [("result", "local")]),
+        remote: Counter(label: "relay_socketio_upgrades_total", dimensions: [("result", "remote")]),
+        failed: Counter(label: "relay_socketio_upgrades_total", dimensions: [("result", "failed")])
+    )
 
     /// Creates the handles through the bootstrapped metrics backend.
     public init() {
