@@ -39,17 +39,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def local_listener(backlog: int) -> socket.socket:
-    """A TCP listener for a proxy written in a test: 127.0.0.1, a free port, and an ``accept``
-    that gives up every 0.2 s so the proxy's loop notices when it is closed."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind((HOST, 0))
-    listener.listen(backlog)
-    listener.settimeout(0.2)
-    return listener
-
-
 def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.05,
                message: str | Callable[[], str] = "condition not met") -> Any:
     """Poll ``predicate`` until it returns a truthy value; return that value."""

@@ -13,7 +13,7 @@ Tests import what they use from here."""
 from __future__ import annotations
 
 from relay_config import (BASE_ENDPOINTS, HOST, PRESENCE_TYPES, PUBSUB_TYPES, RECV_TIMEOUT, RELAY_BIN, REPO,
-    SECRET, add_endpoint, base_config, deep_merge, dump_yaml, free_port, json_text, local_listener, padded_ping,
+    SECRET, add_endpoint, base_config, deep_merge, dump_yaml, free_port, json_text, padded_ping,
     pubsub_routes, wait_until)
 from jwt_helpers import b64url, b64url_decode, claims_for, jwt_decode_hs256, jwt_encode, public_jwk
 from metrics_text import Metrics, metric_key
@@ -55,7 +55,6 @@ __all__ = [
     "deep_merge",
     "dump_yaml",
     "free_port",
-    "local_listener",
     "json_text",
     "jwt_decode_hs256",
     "jwt_encode",

@@ -11,10 +11,11 @@ import threading
 import pytest
 
 from cluster_helpers import Cluster
-from relay_helpers import HOST, local_listener
+from local_proxy import LocalProxy
+from relay_helpers import HOST
 
 
-class RoundRobinProxy:
+class RoundRobinProxy(LocalProxy):
     """A plain round-robin HTTP load balancer on 127.0.0.1: each request goes to the next of
     ``ports`` in turn, whichever client connection it came on (nothing sticky); a WebSocket
     upgrade request is piped to its node for the rest of its connection. ``routed`` lists
@@ -23,29 +24,11 @@ class RoundRobinProxy:
     def __init__(self, ports: list[int], max_requests: int = 5000):
         self.ports = ports
         self.max_requests = max_requests
-        self.listener = local_listener(128)
-        self.port = self.listener.getsockname()[1]
         self.routed: list[tuple[int, str]] = []
-        self.sockets: list[socket.socket] = []
-        self.lock = threading.Lock()
-        self.closed = False
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__(backlog=128)
 
-    def _keep(self, sock: socket.socket) -> socket.socket:
-        with self.lock:
-            self.sockets.append(sock)
-        return sock
-
-    def _accept(self) -> None:
-        while not self.closed:
-            try:
-                client, _ = self.listener.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            client.settimeout(None)
-            threading.Thread(target=self._serve, args=(self._keep(client),), daemon=True).start()
+    def serve(self, client: socket.socket) -> None:
+        threading.Thread(target=self._serve, args=(self.keep(client),), daemon=True).start()
 
     def _next_port(self, request_line: str) -> int | None:
         with self.lock:
@@ -71,7 +54,7 @@ class RoundRobinProxy:
                 port = self._next_port(lines[0])
                 if port is None:
                     return
-                upstream = self._keep(socket.create_connection((HOST, port), timeout=30))
+                upstream = self.keep(socket.create_connection((HOST, port), timeout=30))
                 if headers.get("upgrade", "").lower() == "websocket":
                     upstream.sendall(head + body)
                     threading.Thread(target=self._pipe, args=(upstream, client), daemon=True).start()
@@ -106,16 +89,6 @@ class RoundRobinProxy:
         """The node port of each request whose request line contains ``needle``."""
         with self.lock:
             return [port for port, line in self.routed if needle in line]
-
-    def close(self) -> None:
-        self.closed = True
-        self.listener.close()
-        with self.lock:
-            for sock in self.sockets:
-                try:
-                    sock.close()
-                except OSError:
-                    pass
 
 
 @pytest.fixture

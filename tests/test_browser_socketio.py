@@ -22,7 +22,8 @@ import pytest
 import yaml
 
 from browser_helpers import make_browser_fixture, wait_js
-from relay_helpers import HOST, REPO, free_port, local_listener
+from local_proxy import LocalProxy
+from relay_helpers import HOST, REPO, free_port
 from socketio_helpers import RECORDING_YAML, SIOClient
 
 browser = make_browser_fixture()
@@ -186,7 +187,7 @@ def test_polling_only_exchanges_events_both_ways_and_acknowledgements(relay, bro
 # ---------------------------------------------------------------------------
 
 
-class DroppingProxy:
+class DroppingProxy(LocalProxy):
     """A TCP pipe on 127.0.0.1 to the relay whose ``drop()`` resets every connection through it at
     once (as a lost network does: the browser sees its WebSocket fail, the relay sees no close
     frame); new connections pass again afterwards. At most ``max_connections`` in all."""
@@ -195,34 +196,24 @@ class DroppingProxy:
         self.upstream_port = upstream_port
         self.max_connections = max_connections
         self.accepted = 0
-        self.listener = local_listener(64)
-        self.port = self.listener.getsockname()[1]
+        super().__init__(backlog=64)
         self.url = f"http://{HOST}:{self.port}"
-        self.sockets: list[socket.socket] = []
-        self.lock = threading.Lock()
-        self.closed = False
-        threading.Thread(target=self._accept, daemon=True).start()
 
-    def _accept(self) -> None:
-        while not self.closed and self.accepted < self.max_connections:
-            try:
-                client, _ = self.listener.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            self.accepted += 1
-            try:
-                upstream = socket.create_connection((HOST, self.upstream_port), timeout=5)
-            except OSError:
-                client.close()
-                continue
-            client.settimeout(None)
-            upstream.settimeout(None)
-            with self.lock:
-                self.sockets += [client, upstream]
-            threading.Thread(target=self._pipe, args=(client, upstream), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(upstream, client), daemon=True).start()
+    def serve(self, client: socket.socket) -> None:
+        self.accepted += 1
+        if self.accepted > self.max_connections:
+            client.close()
+            return
+        try:
+            upstream = socket.create_connection((HOST, self.upstream_port), timeout=5)
+        except OSError:
+            client.close()
+            return
+        upstream.settimeout(None)
+        self.keep(client)
+        self.keep(upstream)
+        threading.Thread(target=self._pipe, args=(client, upstream), daemon=True).start()
+        threading.Thread(target=self._pipe, args=(upstream, client), daemon=True).start()
 
     @staticmethod
     def _pipe(source: socket.socket, target: socket.socket) -> None:
@@ -245,9 +236,8 @@ class DroppingProxy:
                 pass
 
     def close(self) -> None:
-        self.closed = True
         self.drop()
-        self.listener.close()
+        super().close()
 
 
 @pytest.fixture
