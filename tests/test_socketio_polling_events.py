@@ -5,11 +5,14 @@ WebSocket; CORS headers and the endpoint's origin allow-list."""
 from __future__ import annotations
 
 import json
+import socket
 import time
 
 import pytest
 
 from engineio_polling import PollingSession, encode_payload, http_call, polling_target, shared_relay
+from raw_ws_helpers import read_http_answer
+from relay_helpers import HOST
 from socketio_helpers import LOCAL_ENV, SOCKETIO_SUITE_YAML
 from socketio_polling_support import connected, polling_config, roundtrip
 
@@ -173,6 +176,17 @@ def test_a_refused_origin_is_403_and_counted(srv):
     assert reply.status == 403 and reply.error_code() == 4, (reply.status, reply.body)
     assert "access-control-allow-origin" not in reply.headers
     srv.wait_metric("relay_errors_total", lambda v: v == before + 1, code="forbidden")
+
+
+def test_two_origin_headers_are_refused_as_on_a_websocket_upgrade(srv):
+    """An allowed origin first does not let a second one through (the same check as the
+    WebSocket upgrade's, test_security_origin.py::test_two_origin_headers_are_refused)."""
+    request = (f"GET {polling_target()} HTTP/1.1\r\nHost: {HOST}:{srv.port}\r\n"
+               "Origin: http://localhost:5173\r\nOrigin: http://evil.example\r\nConnection: close\r\n\r\n")
+    with socket.create_connection((HOST, srv.port), timeout=5) as sock:
+        sock.sendall(request.encode())
+        answer, _ = read_http_answer(sock)
+    assert answer.status == 403 and b'"code":4' in answer.body, (answer.status, answer.body)
 
 
 def test_the_endpoint_origin_allow_list_applies(srv):

@@ -20,12 +20,12 @@ enum EngineIOPolling {
         state: RelayState
     ) async -> Response {
         let origin = request.headers[.origin]
-        let client = state.currentTable.trustedProxies.client(peer: context.remoteAddress, fields: request.headers)
-        if let origin, !endpoint.origins.contains(where: { $0.matches(origin) }) {
+        if let refusal = endpoint.originRefusal(request.headers[values: .origin]) {
+            let client = state.currentTable.trustedProxies.client(peer: context.remoteAddress, fields: request.headers)
             state.metrics.error(.forbidden)
             Refusal(
                 reason: .origin,
-                detail: "origin refused: not in this endpoint's limits.allowedOrigins",
+                detail: refusal,
                 path: request.uri.path,
                 origin: origin,
                 clientAddress: client.address,
@@ -45,6 +45,7 @@ enum EngineIOPolling {
         } else if let sid = query["sid"] {
             answer = await Self.serve(request, sid: sid, endpoint: endpoint, state: state)
         } else if request.method == .get {
+            let client = state.currentTable.trustedProxies.client(peer: context.remoteAddress, fields: request.headers)
             answer = await Self.handshake(request, query: query, context: context, client: client.address, endpoint: endpoint, parameters: parameters, state: state)
         } else {
             answer = .error(.badRequest, code: 2, "Bad handshake method")

@@ -12,6 +12,8 @@ final class RouteTable: Sendable {
     let httpRoutes: [(instance: PluginInstance, route: PluginSetup.HTTPRoute)]
     /// `server.trustedProxies`, parsed once.
     let trustedProxies: TrustedProxies
+    /// `limits.allowedOrigins`, parsed once (CORS for the REST routes).
+    let allowedOrigins: [OriginPattern]
 
     var configuration: RelayConfiguration { self.file.configuration }
 
@@ -20,6 +22,7 @@ final class RouteTable: Sendable {
     init(file: RouteFile, registry: PluginRegistry, previous: RouteTable?, logger: Logger) throws(RelayConfigError) {
         self.file = file
         self.trustedProxies = TrustedProxies(file.configuration.server.trustedProxies)
+        self.allowedOrigins = file.configuration.limits.allowedOrigins.compactMap(OriginPattern.init)
         var instances: [String: PluginInstance] = [:]
         var created: [PluginInstance] = []
         var issues: [ConfigIssue] = []

@@ -13,7 +13,7 @@ struct CORSPolicy: RouterMiddleware {
         guard let origin = request.headers[.origin],
             // An endpoint's own HTTP transport (Engine.IO's long-polling) answers with its origins.
             table.endpoint(forPath: request.uri.path) == nil,
-            table.configuration.limits.allowedOrigins.compactMap(OriginPattern.init).contains(where: { $0.matches(origin) })
+            table.allowedOrigins.contains(where: { $0.matches(origin) })
         else {
             return try await next(request, context)
         }

@@ -96,13 +96,8 @@ final class UpgradeGate: ChannelInboundHandler, RemovableChannelHandler {
         guard let (endpoint, _) = table.endpoint(forPath: UpgradeRequest.path(of: head.uri)) else {
             return (.notFound, .unknownPath, "no WebSocket endpoint at this path", [])
         }
-        let origins = head.headers["origin"]
-        if origins.count > 1 {
-            return (.forbidden, .origin, "origin refused: more than one Origin header", [])
-        }
-        if let origin = origins.first, !endpoint.origins.contains(where: { $0.matches(origin) }) {
-            let problem = origin == "null" || BrowserOrigin(origin) != nil ? "not in this endpoint's limits.allowedOrigins" : "not of the form scheme://host[:port]"
-            return (.forbidden, .origin, "origin refused: \(problem)", [])
+        if let refusal = endpoint.originRefusal(head.headers["origin"]) {
+            return (.forbidden, .origin, refusal, [])
         }
         return nil
     }
