@@ -45,7 +45,7 @@ public struct MLAlertsPlugin: RelayPlugin {
         for room in context.rooms(of: client.id) {
             guard let streamId = MLRooms.streamOfProducerRoom(room) else { continue }
             await self.locks.withLock(streamId) {
-                guard context.members(of: room).isEmpty else { return }
+                guard context.memberCount(of: room) == 0 else { return }
                 self.live.forget(streamId)
                 await self.setStatus(streamId, .offline, announce: true, context: context)
             }

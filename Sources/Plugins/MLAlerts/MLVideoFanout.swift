@@ -16,7 +16,7 @@ enum MLVideoFanout {
         let otherForm: MLVideoForm = arrived == .json ? .binary : .json
         let otherRoom = MLRooms.video(streamId, otherForm)
         // Convert before fanning out, so a frame that cannot be converted reaches nobody.
-        let converted = context.members(of: otherRoom).isEmpty ? nil : try Self.convert(message)
+        let converted = context.memberCount(of: otherRoom) == 0 ? nil : try Self.convert(message)
         let asArrived = OutboundMessage(forwarding: message)
         context.publish(asArrived, to: MLRooms.video(streamId, .native))
         context.publish(asArrived, to: MLRooms.video(streamId, arrived))
