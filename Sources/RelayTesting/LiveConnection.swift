@@ -96,17 +96,6 @@ final class LiveConnection: Sendable {
     }
 
     private static func closeCode(_ code: WebSocketErrorCode) -> CloseCode? {
-        switch code {
-        case .normalClosure: .normal
-        case .goingAway: .goingAway
-        case .protocolError: .protocolError
-        case .unacceptableData: .unsupportedData
-        case .dataInconsistentWithMessage: .invalidPayload
-        case .policyViolation: .policyViolation
-        case .messageTooLarge: .messageTooBig
-        case .unexpectedServerError: .internalError
-        case .unknown(let raw): CloseCode(rawValue: raw)
-        default: nil
-        }
+        CloseCode(rawValue: UInt16(webSocketErrorCode: code))
     }
 }

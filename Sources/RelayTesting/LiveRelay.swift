@@ -12,7 +12,6 @@ import ServiceLifecycle
 struct LiveRelay: Sendable {
     /// The port it listens on.
     let port: Int
-    let environment: [String: String]
 
     /// Starts a relay, waits until `/healthz` answers, runs `body`, then stops the relay.
     static func run<Result: Sendable>(
@@ -32,7 +31,7 @@ struct LiveRelay: Sendable {
         environment["RELAY_SERVER_HOST"] = "127.0.0.1"
         environment["RELAY_SERVER_DRAIN_TIMEOUT"] = environment["RELAY_SERVER_DRAIN_TIMEOUT"] ?? "1"
         let server = try await RelayServer(options: .init(routeFile: file, environment: environment, port: port), registry: registry, logger: logger)
-        let relay = LiveRelay(port: port, environment: environment)
+        let relay = LiveRelay(port: port)
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 try await ServiceGroup(services: server.services, logger: logger).run()

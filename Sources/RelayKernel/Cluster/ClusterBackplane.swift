@@ -123,6 +123,11 @@ package enum ClusterChange: Sendable, Equatable {
     case joined(room: String, ClientID)
     /// A client left a room.
     case left(room: String, ClientID)
+
+    /// `session` lives on this node, as it is now.
+    static func clientUp(_ session: ClientSession) -> ClusterChange {
+        .clientUp(session.info, resumeToken: session.resumeToken, journal: session.journal)
+    }
 }
 
 /// The result of ``ClusterBackplane/claim(_:)``.

@@ -120,7 +120,7 @@ package final class ClusterNode: Sendable {
     package func localChanges() -> [ClusterChange] {
         var changes: [ClusterChange] = []
         for session in self.hub.allSessions where session.phase != .gone {
-            changes.append(.clientUp(session.info, resumeToken: session.resumeToken, journal: session.journal))
+            changes.append(.clientUp(session))
             for room in session.rooms { changes.append(.joined(room: room.clusterName, session.id)) }
         }
         return changes

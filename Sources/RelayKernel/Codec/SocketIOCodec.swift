@@ -95,8 +95,7 @@ final class SocketIOCodec: Codec {
         if case .local(_, let sid)? = self.probing, connection.state.polling[sid] == nil {
             // The session ended, or another WebSocket took it over.
             self.probing = nil
-            connection.metrics.socketIOUpgrades.failed.increment()
-            return connection.close(CloseReason(.protocolError, "no long-polling session to upgrade"))
+            return Self.failUpgrade(connection, "no long-polling session to upgrade")
         }
         if connection.isBusy {
             // The client's pong may be among the messages waiting for the work in hand (they are
@@ -181,8 +180,7 @@ final class SocketIOCodec: Codec {
         } else if let cluster = connection.state.runtime.hub.cluster, let node = ClusterPollingRelay.node(of: sid), node != cluster.nodeName {
             self.probing = .remote(node: node, sid: sid)
         } else {
-            connection.metrics.socketIOUpgrades.failed.increment()
-            return connection.close(CloseReason(.protocolError, "no long-polling session to upgrade"))
+            return Self.failUpgrade(connection, "no long-polling session to upgrade")
         }
         connection.awaitAuthentication(within: TimeAmount(EngineIORemoteUpgrade.answerTimeout), reason: "upgrade not completed in time")
     }
@@ -197,8 +195,7 @@ final class SocketIOCodec: Codec {
         case (.ping("probe"), .remote(let node, let sid)):
             connection.perform { connection in
                 guard await EngineIORemoteUpgrade.ask(.probe, sid: sid, node: node, connection: connection)?.status == .ok else {
-                    connection.metrics.socketIOUpgrades.failed.increment()
-                    return connection.close(CloseReason(.protocolError, "no long-polling session to upgrade"))
+                    return SocketIOCodec.failUpgrade(connection, "no long-polling session to upgrade")
                 }
                 connection.sendDirect(.raw("3probe"))
             }
@@ -212,25 +209,30 @@ final class SocketIOCodec: Codec {
                 case .remote(let node, let sid):
                     taken = await EngineIORemoteUpgrade.takeOver(sid, from: node, connection: connection)
                 }
-                let upgrades = connection.metrics.socketIOUpgrades
                 guard let taken else {
-                    upgrades.failed.increment()
-                    return connection.close(CloseReason(.protocolError, "the long-polling session ended before the upgrade"))
+                    return SocketIOCodec.failUpgrade(connection, "the long-polling session ended before the upgrade")
                 }
                 connection.authenticationArrived()
                 (connection.codec as? SocketIOCodec)?.startHeartbeat(connection)
                 connection.adopt(taken.handover)
                 guard await EngineIORemoteUpgrade.resume(taken.moved, on: connection) else {
-                    upgrades.failed.increment()
-                    return connection.close(CloseReason(.tryAgainLater, "the Socket.IO session could not move to this node"))
+                    return SocketIOCodec.failUpgrade(connection, "the Socket.IO session could not move to this node", code: .tryAgainLater)
                 }
+                let upgrades = connection.metrics.socketIOUpgrades
                 if case .local = probing { upgrades.local.increment() } else { upgrades.remote.increment() }
             }
         case (.noop, _):
             break
         default:
-            connection.close(CloseReason(.protocolError, "expected the upgrade probe"))
+            Self.failUpgrade(connection, "expected the upgrade probe")
         }
+    }
+
+    /// Closes a WebSocket that did not take its long-polling session over (counted as a failed
+    /// upgrade).
+    private static func failUpgrade(_ connection: ClientConnection, _ reason: String, code: CloseCode = .protocolError) {
+        connection.metrics.socketIOUpgrades.failed.increment()
+        connection.close(CloseReason(code, reason))
     }
 
     /// Asks the long-polling session to hand its client over, once it has handled what it read.

@@ -80,13 +80,7 @@ final class ConfigDecodingContext: @unchecked Sendable {
         case let error as RelayConfigError:
             // Problems a settings type collected when decoded on its own (``ConfigFields/finish()``).
             for issue in error.issues {
-                var adopted = issue
-                let path = place(issue.keyPath.map { $0 as any CodingKey })
-                adopted.keyPath = path.map { $0.intValue.map(AnyCodingKey.init(intValue:)) ?? AnyCodingKey($0.stringValue) }
-                adopted.path = ConfigIssue.path(path)
-                adopted.line = nil
-                adopted.column = nil
-                self.issues.append(adopted)
+                self.record(place(issue.keyPath.map { $0 as any CodingKey }), issue.message, aboutKey: issue.isAboutKey)
             }
         default:
             self.record(codingPath, "\(error)")

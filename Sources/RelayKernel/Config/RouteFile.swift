@@ -65,12 +65,13 @@ public struct RouteFile: Sendable {
         guard context.issues.isEmpty else {
             throw RelayConfigError(file: file, issues: context.locatedIssues())
         }
+        let keySourceProblems = RouteFileLint.keySourceProblems(configuration, context: context)
         return RouteFile(
             configuration: configuration,
             pluginConfigurations: pluginConfigurations,
             path: file,
-            warnings: RouteFileLint.warnings(configuration, registry: registry, context: context),
-            keySourceProblems: RouteFileLint.keySourceProblems(configuration, context: context)
+            warnings: RouteFileLint.warnings(configuration, registry: registry, context: context, keySourceProblems: keySourceProblems),
+            keySourceProblems: keySourceProblems
         )
     }
 

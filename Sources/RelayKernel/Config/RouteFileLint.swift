@@ -6,8 +6,14 @@ import Yams
 /// endpoint no route uses, an origin list that admits every origin, and an endpoint that needs
 /// token keys where none is configured.
 enum RouteFileLint {
-    /// The warnings for `configuration`, placed in the file through `context`.
-    static func warnings(_ configuration: RelayConfiguration, registry: PluginRegistry, context: ConfigDecodingContext) -> [ConfigIssue] {
+    /// The warnings for `configuration`, placed in the file through `context`, with
+    /// `keySourceProblems` (``keySourceProblems(_:context:)``, computed once by the caller).
+    static func warnings(
+        _ configuration: RelayConfiguration,
+        registry: PluginRegistry,
+        context: ConfigDecodingContext,
+        keySourceProblems: [ConfigIssue]
+    ) -> [ConfigIssue] {
         var warnings: [ConfigIssue] = []
         func warn(_ path: [AnyCodingKey], _ message: String) {
             var issue = ConfigIssue(path: ConfigIssue.path(path), message: message)
@@ -46,7 +52,7 @@ enum RouteFileLint {
             let path = index.map { [AnyCodingKey("endpoints"), AnyCodingKey(intValue: $0), AnyCodingKey("limits")] } ?? [AnyCodingKey("limits")]
             warn(path + [AnyCodingKey("allowedOrigins")], "'*' lets every web site open WebSockets (and call the REST API) from its visitors' browsers")
         }
-        warnings += Self.keySourceProblems(configuration, context: context)
+        warnings += keySourceProblems
         return warnings.sorted { ($0.line ?? Int.max, $0.column ?? 0) < ($1.line ?? Int.max, $1.column ?? 0) }
     }
 

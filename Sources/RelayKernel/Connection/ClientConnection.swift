@@ -275,15 +275,11 @@ final class ClientConnection {
                 self.recordRefusal(reason, detail: detail, user: user)
             }
         }
-        guard let verifier = self.state.runtime.verifier() else {
-            fail(.token, "no token keys are configured", nil)
-            return nil
-        }
         let identity: VerifiedIdentity
         do {
-            identity = try await verifier.verify(token)
+            identity = try await self.state.runtime.verify(token)
         } catch {
-            fail(.token, error.reason, nil)
+            fail(.token, error.message, nil)
             return nil
         }
         self.tokenLifetime = TokenLifetime(identity)
@@ -311,13 +307,13 @@ final class ClientConnection {
     /// Routes a message to its plugin: route lookup, size and claim checks and the route's rate
     /// here, then the plugin, in the order the connection sent its messages.
     func dispatch(_ message: RelayMessage, session: ClientSession) {
-        switch MessageDispatcher.admit(message, session: session, endpoint: self.endpoint, limiter: &self.limiter) {
+        switch MessageDispatcher.admit(message, endpoint: self.endpoint, limiter: &self.limiter) {
         case .refused(let error):
             self.replyError(error, ref: message.type, session: session)
         case .rateLimited:
             self.rateLimited(ref: message.type, session: session)
         case .admitted(let route):
-            let context = MessageDispatcher.context(for: message, route: route, session: session, state: self.state)
+            let context = MessageDispatcher.context(for: message, route: route, state: self.state)
             let state = self.state
             self.perform { connection in
                 if let failure = await MessageDispatcher.run(message, route: route, session: session, context: context, state: state) {

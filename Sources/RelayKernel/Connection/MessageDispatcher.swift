@@ -11,8 +11,8 @@ enum MessageDispatcher {
         case rateLimited
     }
 
-    /// Runs the route's checks for `message` from `session` on `endpoint`.
-    static func admit(_ message: RelayMessage, session: ClientSession, endpoint: CompiledEndpoint, limiter: inout MessageLimiter) -> Admission {
+    /// Runs the route's checks for `message` (from its `sender`) on `endpoint`.
+    static func admit(_ message: RelayMessage, endpoint: CompiledEndpoint, limiter: inout MessageLimiter) -> Admission {
         let type = message.type
         guard let route = endpoint.route(for: type), message.kind == .text || route.settings.binary else {
             return .refused(RelayError(.unknownType, "no route for type '\(type)'"))
@@ -21,7 +21,7 @@ enum MessageDispatcher {
             return .refused(RelayError(.tooLarge, "'\(type)' messages are limited to \(limit) bytes"))
         }
         if !route.settings.requireClaims.isEmpty {
-            let client = session.info  // read once: a token refresh may replace it
+            let client = message.sender
             if client.userId == nil, client.claims.isEmpty {
                 return .refused(RelayError(.unauthenticated, "'\(type)' requires an authenticated client"))
             }
@@ -34,9 +34,10 @@ enum MessageDispatcher {
         return .admitted(route)
     }
 
-    /// The context the plugin handles `message` with.
-    static func context(for message: RelayMessage, route: CompiledRoute, session: ClientSession, state: RelayState) -> PluginContext {
-        var context = state.runtime.context(instance: route.instance.name, client: session.info, route: route)
+    /// The context the plugin handles `message` with (its client: the sender as the message
+    /// was read, not re-read from the session, whose claims a token refresh may replace).
+    static func context(for message: RelayMessage, route: CompiledRoute, state: RelayState) -> PluginContext {
+        var context = state.runtime.context(instance: route.instance.name, client: message.sender, route: route)
         context.messageType = message.type
         return context
     }

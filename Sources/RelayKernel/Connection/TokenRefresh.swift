@@ -44,17 +44,19 @@ enum TokenRefresh {
     }
 
     private static func deliver(_ result: Result<OutboundMessage, RelayError>, _ answer: Answer, to session: ClientSession, on connection: ClientConnection) {
-        switch (result, answer) {
-        case (.success(let refreshed), .message):
-            connection.reply(session, refreshed)
-        case (.failure(let error), .message):
-            connection.replyError(error, ref: "refresh", session: session)
-        case (.success(let refreshed), .acknowledgement(let id)):
-            connection.reply(session, OutboundMessage(type: "ack", content: .ack(id: id, arguments: [refreshed.bytes], attachments: [])))
-        case (.failure(let error), .acknowledgement(let id)):
+        let reply: OutboundMessage
+        switch result {
+        case .success(let refreshed):
+            reply = refreshed
+        case .failure(let error):
             connection.metrics.error(error.code)
-            let object = OutboundMessage.error(error, ref: "refresh").bytes
-            connection.reply(session, OutboundMessage(type: "ack", content: .ack(id: id, arguments: [object], attachments: [])))
+            reply = .error(error, ref: "refresh")
+        }
+        switch answer {
+        case .message:
+            connection.reply(session, reply)
+        case .acknowledgement(let id):
+            connection.reply(session, OutboundMessage(type: "ack", content: .ack(id: id, arguments: [reply.bytes], attachments: [])))
         }
     }
 
@@ -66,14 +68,11 @@ enum TokenRefresh {
         guard let current = connection.identity, current != .anonymous else {
             return .failure(RelayError(.forbidden, "this connection did not authenticate with a token"))
         }
-        guard let verifier = connection.state.runtime.verifier() else {
-            return .failure(RelayError(.unauthenticated, "no token keys are configured"))
-        }
         let identity: VerifiedIdentity
         do {
-            identity = try await verifier.verify(token)
+            identity = try await connection.state.runtime.verify(token)
         } catch {
-            return .failure(RelayError(.unauthenticated, error.reason))
+            return .failure(error)
         }
         guard identity.userId == current.userId else {
             return .failure(RelayError(.forbidden, "the new token names another user"))

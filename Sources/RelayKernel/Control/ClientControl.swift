@@ -27,7 +27,7 @@ enum ClientControl {
                 "endpoint": .string(info.endpoint),
                 "codec": .string(info.codec),
                 "connected": .bool(handle != nil),
-                "connectedAt": handle.map { .int(Int(($0.openedAt * 1000).rounded())) } ?? .null,
+                "connectedAt": handle.map { .int(Int($0.openedAt)) } ?? .null,
             ]
             if let namespace = info.namespace { entry["namespace"] = .string(namespace) }
             return .object(entry)

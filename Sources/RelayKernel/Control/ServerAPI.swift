@@ -70,19 +70,15 @@ struct ServerAPI {
     }
 
     private func requireAPIKey(_ request: Request, _ context: RelayRequestContext) throws(RelayError) {
-        let expected = self.state.runtime.apiKey()
-        let given = request.headers[Self.apiKeyField] ?? PluginHTTPRequest.bearerToken(authorization: request.headers[.authorization])
-        guard let expected, let given, constantTimeEquals(given, expected) else {
-            let problem = expected == nil ? "no server API key is configured (RELAY_API_KEY)" : "wrong or missing API key"
-            Refusal(
-                reason: .apiKey,
-                detail: problem,
-                path: request.uri.path,
-                origin: request.headers[.origin],
-                clientAddress: self.state.currentTable.trustedProxies.client(peer: context.remoteAddress, fields: request.headers).address
-            ).record(metrics: self.state.metrics, logger: self.state.logger)
-            throw RelayError(.unauthenticated, problem)
-        }
+        try APIKeyCheck.require(
+            given: request.headers[Self.apiKeyField] ?? request.headers[.authorization].flatMap(UpgradeRequest.bearerToken),
+            expected: self.state.runtime.apiKey(),
+            path: request.uri.path,
+            origin: request.headers[.origin],
+            clientAddress: self.state.currentTable.trustedProxies.client(peer: context.remoteAddress, fields: request.headers).address,
+            metrics: self.state.metrics,
+            logger: self.state.logger
+        )
     }
 
     // MARK: Calls

@@ -68,7 +68,7 @@ final class RelayHub: Sendable {
         self.sessions.update(session.id) { $0 = session }
         self.resumeTokens.update(session.resumeToken) { $0 = session.id }
         self.metrics.sessionsActive.set(self.sessionCount.wrappingAdd(1, ordering: .relaxed).newValue)
-        if announce { self.announce(.clientUp(session.info, resumeToken: session.resumeToken, journal: session.journal)) }
+        if announce { self.announce(.clientUp(session)) }
     }
 
     func session(_ id: ClientID) -> ClientSession? { self.sessions[id] }
@@ -112,7 +112,7 @@ final class RelayHub: Sendable {
 
     /// Tells the other nodes that `session`'s info changed (its claims, after a token refresh).
     func announceUpdate(of session: ClientSession) {
-        self.announce(.clientUp(session.info, resumeToken: session.resumeToken, journal: session.journal))
+        self.announce(.clientUp(session))
     }
 
     /// Tells the other nodes about a change here (best effort: a backplane that is down

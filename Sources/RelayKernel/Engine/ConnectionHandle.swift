@@ -1,4 +1,3 @@
-import Foundation
 import NIOCore
 import Synchronization
 
@@ -12,11 +11,13 @@ final class ConnectionHandle: SessionConnection {
     private let connection: LoopConfined<ClientConnection?>
     /// A writer run is scheduled and has not started yet.
     private let pumpPending = Atomic<Bool>(false)
-    /// When the connection opened, in seconds since 1970 (the server API lists it).
-    let openedAt = Date().timeIntervalSince1970
+    /// When the connection opened, in milliseconds since 1970 on the relay's clock (the server
+    /// API lists it).
+    let openedAt: Int64
 
     init(loop: EventLoopContext, connection: ClientConnection) {
         self.loop = loop
+        self.openedAt = connection.state.runtime.clock.millisecondsSince1970
         self.connection = LoopConfined(connection, eventLoop: loop.eventLoop)
     }
 

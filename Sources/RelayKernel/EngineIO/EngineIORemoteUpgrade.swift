@@ -75,9 +75,7 @@ enum EngineIORemoteUpgrade {
             let left = max(0, (deadline.at - .now()).nanoseconds / 1_000_000)
             json["authDeadline"] = ["milliseconds": .int(Int(left)), "reason": .string(deadline.reason.reason)]
         }
-        var body = ByteBuffer()
-        JSONValue.object(json).write(into: &body)
-        return body
+        return JSONValue.object(json).encoded
     }
 
     /// Reads what ``encode(_:)`` wrote: the connection's part (without sessions) and the

@@ -134,7 +134,7 @@ public final class InProcessClient: Sendable {
     }
 
     private func dispatch(_ message: RelayMessage, session: ClientSession) async {
-        let admission = self.state.withLock { MessageDispatcher.admit(message, session: session, endpoint: self.endpoint, limiter: &$0.limiter) }
+        let admission = self.state.withLock { MessageDispatcher.admit(message, endpoint: self.endpoint, limiter: &$0.limiter) }
         switch admission {
         case .refused(let error):
             self.replyError(error, ref: message.type, session: session)
@@ -142,7 +142,7 @@ public final class InProcessClient: Sendable {
             self.relay.state.metrics.error(.rateLimited)
             self.reply(.error(RelayError(.rateLimited, "too many messages"), ref: message.type), session: session)
         case .admitted(let route):
-            let context = MessageDispatcher.context(for: message, route: route, session: session, state: self.relay.state)
+            let context = MessageDispatcher.context(for: message, route: route, state: self.relay.state)
             switch await MessageDispatcher.run(message, route: route, session: session, context: context, state: self.relay.state) {
             case nil:
                 break

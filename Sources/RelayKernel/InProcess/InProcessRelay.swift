@@ -149,7 +149,8 @@ public final class InProcessRelay: Sendable {
     /// carry a query (`/api/alerts?limit=5`). Answers 404 when no plugin route matches.
     public func request(_ method: String, _ path: String, headers: [String: String] = [:], body: ByteBuffer = ByteBuffer()) async -> PluginHTTPResponse {
         await self.settle()
-        let (route, query) = Self.splitQuery(path)
+        let route = String(UpgradeRequest.path(of: path))
+        let query = UpgradeRequest.query(of: path).map(UpgradeRequest.parseQuery) ?? [:]
         var lowered: [String: String] = [:]
         for (name, value) in headers { lowered[name.lowercased()] = value }
         for (instance, httpRoute) in self.state.currentTable.httpRoutes where httpRoute.method == method.uppercased() {
@@ -195,17 +196,5 @@ public final class InProcessRelay: Sendable {
             queueBytes: endpoint.settings.limits.queueBytes,
             replayMessages: self.state.currentTable.configuration.server.resumeBufferMessages
         )
-    }
-
-    private static func splitQuery(_ path: String) -> (String, [String: String]) {
-        guard let mark = path.firstIndex(of: "?") else { return (path, [:]) }
-        var query: [String: String] = [:]
-        for pair in path[path.index(after: mark)...].split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1)
-            let name = String(parts[0]).removingPercentEncoding ?? String(parts[0])
-            let value = parts.count > 1 ? (String(parts[1]).removingPercentEncoding ?? String(parts[1])) : ""
-            query[name] = value
-        }
-        return (String(path[..<mark]), query)
     }
 }

@@ -123,18 +123,12 @@ public struct OutboundMessage: Sendable {
         OutboundMessage(type: "raw", content: .raw(ByteBuffer(string: text)))
     }
 
-    /// The kernel's error message.
+    /// The kernel's error message (fields in key order: `code`, `message`, `ref`, `retryAfter`).
     static func error(_ error: RelayError, ref: String?) -> OutboundMessage {
-        switch (ref, error.retryAfterSeconds) {
-        case (let ref?, let retry?):
-            .json(type: "error", ["code": .string(error.code.rawValue), "message": .string(error.message), "ref": .string(ref), "retryAfter": .int(retry)])
-        case (let ref?, nil):
-            .json(type: "error", ["code": .string(error.code.rawValue), "message": .string(error.message), "ref": .string(ref)])
-        case (nil, let retry?):
-            .json(type: "error", ["code": .string(error.code.rawValue), "message": .string(error.message), "retryAfter": .int(retry)])
-        case (nil, nil):
-            .json(type: "error", ["code": .string(error.code.rawValue), "message": .string(error.message)])
-        }
+        var fields: [String: JSONValue] = ["code": .string(error.code.rawValue), "message": .string(error.message)]
+        if let ref { fields["ref"] = .string(ref) }
+        if let retry = error.retryAfterSeconds { fields["retryAfter"] = .int(retry) }
+        return .json(type: "error", fields: fields)
     }
 }
 

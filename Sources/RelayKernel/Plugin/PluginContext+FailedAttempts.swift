@@ -1,4 +1,3 @@
-import Foundation
 
 extension PluginContext {
     /// The errors that count as a failed attempt by default: the thing guessed does not exist,
@@ -23,7 +22,7 @@ extension PluginContext {
     ) async throws -> Value {
         let key = "relay.attempts:\(self.instance):\(name):\(address ?? "unknown")"
         let store = self.runtime.store
-        let now = Date().timeIntervalSince1970
+        let now = self.clock.preciseMillisecondsSince1970 / 1000
         if let stored = try await store.get(key), let count = stored.value["count"]?.intValue, let until = stored.value["until"]?.doubleValue,
             count >= limit.failures, until > now
         {
@@ -37,15 +36,15 @@ extension PluginContext {
             return try await attempt()
         } catch let error as RelayError where failureCodes.contains(error.code) {
             self.runtime.hub.metrics.failedAttempt(plugin: self.instance, attempt: name)
-            try await Self.countFailure(key, in: store, limit: limit)
+            try await Self.countFailure(key, in: store, limit: limit, clock: self.clock)
             throw error
         }
     }
 
     /// Adds one failure to `key`'s window (opening a window at the first, or when the last ended).
-    private static func countFailure(_ key: String, in store: any KeyValueStore, limit: FailedAttemptLimit) async throws {
+    private static func countFailure(_ key: String, in store: any KeyValueStore, limit: FailedAttemptLimit, clock: RelayClock) async throws {
         for _ in 0..<8 {
-            let now = Date().timeIntervalSince1970
+            let now = clock.preciseMillisecondsSince1970 / 1000
             let opening: JSONValue = ["count": 1, "until": .double(now + limit.window / .seconds(1))]
             guard let stored = try await store.get(key) else {
                 if try await store.insert(key, opening, ttl: limit.window) != nil { return }

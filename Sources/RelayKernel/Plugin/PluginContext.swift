@@ -158,12 +158,7 @@ public struct PluginContext: Sendable {
     /// Verifies a JWT (for REST handlers); throws `unauthenticated`.
     public func verifyToken(_ token: String?) async throws(RelayError) -> VerifiedIdentity {
         guard let token else { throw RelayError(.unauthenticated, "a bearer token is required") }
-        guard let verifier = self.runtime.verifier() else { throw RelayError(.unauthenticated, "no token keys are configured") }
-        do {
-            return try await verifier.verify(token)
-        } catch {
-            throw RelayError(.unauthenticated, error.reason)
-        }
+        return try await self.runtime.verify(token)
     }
 
     /// Signs `claims` as an HS256 JWT with the relay's secret (`RELAY_JWT_SECRET`), so the relay
@@ -181,13 +176,15 @@ public struct PluginContext: Sendable {
     /// Checks the server API key (`Authorization: Bearer` or `X-API-Key`); throws `unauthenticated`
     /// (a refusal: logged and counted in `relay_refusals_total{reason="api_key"}`).
     public func requireAPIKey(_ request: PluginHTTPRequest) throws(RelayError) {
-        let given = request.headers["x-api-key"] ?? request.bearerToken
-        guard let expected = self.runtime.apiKey(), let given, constantTimeEquals(given, expected) else {
-            let problem = self.runtime.apiKey() == nil ? "no server API key is configured" : "wrong or missing API key"
-            Refusal(reason: .apiKey, detail: problem, path: request.path, origin: request.headers["origin"], clientAddress: request.remoteAddress)
-                .record(metrics: self.runtime.hub.metrics, logger: self.runtime.logger)
-            throw RelayError(.unauthenticated, problem)
-        }
+        try APIKeyCheck.require(
+            given: request.headers["x-api-key"] ?? request.bearerToken,
+            expected: self.runtime.apiKey(),
+            path: request.path,
+            origin: request.headers["origin"],
+            clientAddress: request.remoteAddress,
+            metrics: self.runtime.hub.metrics,
+            logger: self.runtime.logger
+        )
     }
 
     /// The sender to tell if a cross-node message is lost after it was accepted.

@@ -51,21 +51,6 @@ public struct PluginHTTPRequest: Sendable {
 
     /// The bearer token from `Authorization: Bearer …`, `?token=`, or nil.
     public var bearerToken: String? {
-        Self.bearerToken(authorization: self.headers["authorization"]) ?? self.query["token"]
-    }
-
-    /// The credentials of an `Authorization: Bearer …` value.
-    static func bearerToken(authorization: String?) -> String? {
-        guard let authorization, authorization.lowercased().hasPrefix("bearer ") else { return nil }
-        return String(authorization.dropFirst(7)).trimmingSpaces
-    }
-}
-
-extension String {
-    var trimmingSpaces: String {
-        var text = Substring(self)
-        while text.first == " " { text.removeFirst() }
-        while text.last == " " { text.removeLast() }
-        return String(text)
+        self.headers["authorization"].flatMap(UpgradeRequest.bearerToken) ?? self.query["token"]
     }
 }

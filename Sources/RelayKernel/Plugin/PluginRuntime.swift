@@ -28,6 +28,17 @@ final class PluginRuntime: Sendable {
 
     func verifier() -> TokenVerifier? { self.keys.withLock { $0.verifier } }
 
+    /// Verifies `token` with the current keys; throws `unauthenticated` with the reason (no keys
+    /// configured, or what the verifier refused).
+    func verify(_ token: String) async throws(RelayError) -> VerifiedIdentity {
+        guard let verifier = self.verifier() else { throw RelayError(.unauthenticated, "no token keys are configured") }
+        do {
+            return try await verifier.verify(token)
+        } catch {
+            throw RelayError(.unauthenticated, error.reason)
+        }
+    }
+
     func apiKey() -> String? { self.keys.withLock { $0.apiKey } }
 
     func replaceKeys(_ keys: Keys) { self.keys.withLock { $0 = keys } }

@@ -56,8 +56,8 @@ struct TrustedProxies: Sendable {
     private static func hops(_ values: (String) -> [String]) -> [(address: String?, scheme: String?)] {
         let forwardedFor = values("x-forwarded-for")
         if !forwardedFor.isEmpty {
-            let scheme = values("x-forwarded-proto").first.flatMap { Self.scheme(Self.trimmed($0.split(separator: ",").first ?? "")) }
-            return forwardedFor.flatMap { $0.split(separator: ",", omittingEmptySubsequences: false) }.map { (address: Optional(Self.trimmed($0)), scheme: scheme) }
+            let scheme = values("x-forwarded-proto").first.flatMap { Self.scheme(($0.split(separator: ",").first ?? "").trimmingBlanks) }
+            return forwardedFor.flatMap { $0.split(separator: ",", omittingEmptySubsequences: false) }.map { (address: Optional($0.trimmingBlanks), scheme: scheme) }
         }
         return values("forwarded").flatMap(Self.forwardedElements)
     }
@@ -73,9 +73,9 @@ struct TrustedProxies: Sendable {
         func endPair() {
             let parts = pair.split(separator: "=", maxSplits: 1)
             if parts.count == 2 {
-                switch Self.trimmed(parts[0]).lowercased() {
-                case "for": address = Self.trimmed(parts[1])
-                case "proto": scheme = Self.scheme(Self.trimmed(parts[1]))
+                switch parts[0].trimmingBlanks.lowercased() {
+                case "for": address = parts[1].trimmingBlanks
+                case "proto": scheme = Self.scheme(parts[1].trimmingBlanks)
                 default: break
                 }
             }
@@ -126,9 +126,5 @@ struct TrustedProxies: Sendable {
         case "https": "https"
         default: nil
         }
-    }
-
-    private static func trimmed(_ text: Substring) -> String {
-        String(text.drop(while: { $0 == " " || $0 == "\t" }).reversed().drop(while: { $0 == " " || $0 == "\t" }).reversed())
     }
 }

@@ -16,7 +16,7 @@ struct UpgradeRequest: Sendable {
     /// The `Origin` header, for the log of a refusal.
     var origin: String?
 
-    init(parameters: [String: String], query: [String: String], bearerToken: String?, remoteAddress: String?, origin: String? = nil) {
+    init(parameters: [String: String], query: [String: String], bearerToken: String?, remoteAddress: String?, origin: String?) {
         self.parameters = parameters
         self.query = query
         self.bearerToken = bearerToken
@@ -70,6 +70,6 @@ struct UpgradeRequest: Sendable {
         guard authorization.utf8.count > scheme.utf8.count,
             authorization.utf8.prefix(scheme.utf8.count).elementsEqual(scheme.utf8, by: { $0 | 0x20 == $1 })
         else { return nil }
-        return String(authorization.dropFirst(scheme.count)).trimmingSpaces
+        return authorization.dropFirst(scheme.count).trimmingBlanks
     }
 }
