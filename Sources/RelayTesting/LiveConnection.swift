@@ -28,7 +28,8 @@ final class LiveConnection: Sendable {
         let holder = Mutex<LiveConnection?>(nil)
         try await WebSocket.connect(to: "ws://127.0.0.1:\(port)\(path)", configuration: .init(maxFrameSize: 1 << 24), on: MultiThreadedEventLoopGroup.singleton) { socket in
             let connection = LiveConnection(socket: socket)
-            socket.onText { _, text in connection.push((try? JSONParser.parse(Array(text.utf8))) ?? .string(text)) }
+            socket.onText { _, text in connection.push(TestClient.parse(text: ByteBuffer(string: text))) }
+            socket.onBinary { _, frame in connection.push(TestClient.header(ofBinary: frame)) }
             socket.onClose.whenComplete { _ in connection.state.withLock { $0.closed = true } }
             holder.withLock { $0 = connection }
         }.get()

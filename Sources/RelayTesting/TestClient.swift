@@ -168,11 +168,18 @@ public final class TestClient: Sendable {
 
     /// A message as JSON: a text message's object, or a binary message's header.
     private static func parse(_ message: OutboundMessage) -> JSONValue {
-        var bytes = message.bytes
-        if message.kind == .binary {
-            guard let length = bytes.readInteger(as: UInt32.self), let header = bytes.readSlice(length: Int(length)) else { return .null }
-            return (try? JSONParser.parse(header.readableBytesView)) ?? .null
-        }
-        return (try? JSONParser.parse(bytes.readableBytesView)) ?? .string(String(buffer: bytes))
+        message.kind == .binary ? Self.header(ofBinary: message.bytes) : Self.parse(text: message.bytes)
+    }
+
+    /// A text frame's JSON (the text itself when it is not JSON).
+    static func parse(text bytes: ByteBuffer) -> JSONValue {
+        (try? JSONParser.parse(bytes.readableBytesView)) ?? .string(String(buffer: bytes))
+    }
+
+    /// A binary frame's JSON header (big-endian length, then the header); `null` if it has none.
+    static func header(ofBinary frame: ByteBuffer) -> JSONValue {
+        var bytes = frame
+        guard let length = bytes.readInteger(as: UInt32.self), let header = bytes.readSlice(length: Int(length)) else { return .null }
+        return (try? JSONParser.parse(header.readableBytesView)) ?? .null
     }
 }

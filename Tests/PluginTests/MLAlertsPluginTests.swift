@@ -55,6 +55,20 @@ struct MLAlertsPluginTests {
         #expect(try await dashboard.receive("stream-status")["status"] == "offline")
     }
 
+    @Test(arguments: TestRelayMode.allCases)
+    func aBinaryConsumerGetsFramesAsBinaryInBothModes(mode: TestRelayMode) async throws {
+        try await TestRelay.run(mode, routes: Self.routes, plugins: [MLAlertsPlugin.self]) { relay in
+            let (phone, stream) = try await self.phone(relay)
+            let dashboard = try await relay.connect(Self.path, userId: "alice", claims: ["sub": "alice"])
+            try await dashboard.send(["type": "subscribe", "streamId": .string(stream), "format": "binary"])
+            #expect(try await dashboard.receive("subscribed")["streamId"] == .string(stream))
+            try await phone.send(["type": "video-frame", "streamId": .string(stream), "data": "AAEC", "seq": 1])
+            // A binary frame: the client sees its JSON header.
+            let frame = try await dashboard.receive(until: "video-frame")
+            #expect(frame["seq"] == 1 && frame["streamId"] == .string(stream))
+        }
+    }
+
     @Test func rolesDecideWhoMaySubscribeAndAlert() async throws {
         let relay = try await self.relay()
         let (phone, stream) = try await self.phone(relay)
